@@ -1,0 +1,47 @@
+# txguard/Makefile
+#
+# PGXS build.  The tests need txguard in shared_preload_libraries, so every
+# suite runs in a temporary instance started with test/txguard.conf
+# (the pg_stat_statements way); "make installcheck" therefore does not touch
+# a running server.  Run the whole suite as a non-root user, or as root with
+# "bash test/run-all.sh".
+
+MODULE_big = txguard
+OBJS = \
+	$(WIN32RES) \
+	src/txguard.o \
+	src/capture.o \
+	src/episode.o \
+	src/history.o \
+	src/funcs.o \
+	src/idle_timeout.o \
+	src/annotate.o
+
+EXTENSION = txguard
+DATA = txguard--1.0.sql
+PGFILEDESC = "txguard - explain and contain aborted transactions"
+
+PG_CPPFLAGS = -I$(srcdir)/src
+
+TEST_CONF = $(CURDIR)/test/txguard.conf
+NO_LOCALE = 1
+ENCODING = UTF8
+
+REGRESS = preload capture annotate savepoints plpgsql implicit exits \
+	history stats privileges timeout_guc badinput
+REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_regress \
+	--temp-config=$(TEST_CONF)
+
+ISOLATION = cross_session timeout_fires timeout_not_fired terminate
+ISOLATION_OPTS = --inputdir=test/isolation \
+	--temp-instance=$(CURDIR)/tmp_check_iso \
+	--temp-config=$(TEST_CONF) --load-extension=txguard
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,233 @@
+/*-------------------------------------------------------------------------
+ *
+ * annotate.c
+ *	  The words txguard adds: to the errors of an aborted transaction, to the
+ *	  FATAL that ends an aborted session, and to the server log.
+ *
+ * txg_annotate_error() and txg_annotate_fatal() run inside emit_log_hook.
+ * They may only replace edata->detail, edata->hint and edata->message with
+ * strings allocated in ErrorContext (the current memory context there,
+ * which errfinish and FlushErrorState free), with MCXT_ALLOC_NO_OOM: if
+ * memory is short the report simply goes out unannotated.  They never raise
+ * an ERROR, never log and take no lock.  The SQLSTATE and primary message of
+ * a 25P02 are left byte for byte as core wrote them unless the user asked
+ * for txguard.annotate = message.
+ *
+ * txg_log_episode_end() runs outside the error machinery (ProcessUtility or
+ * before_shmem_exit) and writes one LOG line with ereport.
+ *
+ * IDENTIFICATION
+ *	  src/annotate.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "txguard.h"
+
+/* Room for the cause: every field of a record plus the words around them */
+#define CAUSE_BUFSIZE(rec_stmt_len) \
+	(TXG_MESSAGE_LEN + TXG_DETAIL_LEN + (rec_stmt_len) + 256)
+
+const char *
+txg_end_reason_name(TxgEndReason reason)
+{
+	switch (reason)
+	{
+		case TXG_END_NONE:
+			return NULL;
+		case TXG_END_ROLLBACK:
+			return "rollback";
+		case TXG_END_ROLLBACK_TO:
+			return "rollback to savepoint";
+		case TXG_END_COMMIT:
+			return "commit";
+		case TXG_END_PREPARE:
+			return "prepare";
+		case TXG_END_DISCONNECT:
+			return "disconnect";
+		case TXG_END_TIMEOUT:
+			return "timeout";
+		case TXG_END_TERMINATED:
+			return "terminated";
+		case TXG_END_IDLE_TIMEOUT:
+			return "idle-in-transaction timeout";
+		case TXG_END_FATAL:
+			return "fatal";
+		case TXG_END_IMPLICIT:
+			return "implicit";
+	}
+	return "unknown";
+}
+
+/*
+ * Write the sentence that names a cause into buf, for example
+ *
+ *	The transaction was aborted by an earlier error in statement 2:
+ *	ERROR 23505: duplicate key value violates unique constraint "t_pkey"
+ *	(Key (id)=(1) already exists.) Statement: INSERT INTO t VALUES (1)
+ *
+ * (on one line).  No timings: this text reaches clients and regression
+ * tests.  Returns the length written; never fails.
+ */
+int
+txg_format_cause(char *buf, int bufsize, const TxgRecord *cause)
+{
+	int			n;
+
+	n = snprintf(buf, bufsize,
+				 "The transaction was aborted by an earlier error in statement %d: ERROR %s: %s",
+				 cause->stmt_ordinal,
+				 unpack_sql_state(cause->sqlerrcode),
+				 cause->message);
+	if (n < bufsize && cause->detail[0] != '\0')
+		n += snprintf(buf + n, bufsize - n, " (%s)", cause->detail);
+	if (n < bufsize && cause->statement[0] != '\0')
+		n += snprintf(buf + n, bufsize - n, " Statement: %s%s",
+					  cause->statement,
+					  cause->stmt_truncated ? "..." : "");
+	return Min(n, bufsize - 1);
+}
+
+/* Allocate in the current (error) context without raising an error. */
+static char *
+alloc_no_fail(Size size)
+{
+	return MemoryContextAllocExtended(CurrentMemoryContext, size,
+									  MCXT_ALLOC_NO_OOM);
+}
+
+/*
+ * Append the cause to edata->detail, after whatever core put there (core's
+ * only DETAIL for 25P02 is the recovery-conflict reason).
+ */
+static void
+append_cause_to_detail(ErrorData *edata, const TxgRecord *cause,
+					   const char *suffix)
+{
+	int			size;
+	char	   *buf;
+	int			n = 0;
+
+	size = CAUSE_BUFSIZE(txg_max_statement_length + 4) +
+		(edata->detail ? strlen(edata->detail) + 1 : 0) +
+		(suffix ? strlen(suffix) + 1 : 0);
+	buf = alloc_no_fail(size);
+	if (buf == NULL)
+		return;
+
+	if (edata->detail && edata->detail[0] != '\0')
+		n = snprintf(buf, size, "%s ", edata->detail);
+	n += txg_format_cause(buf + n, size - n, cause);
+	if (suffix && n < size)
+		snprintf(buf + n, size - n, " %s", suffix);
+	edata->detail = buf;
+}
+
+/*
+ * Name the cause on an error raised while the transaction block is aborted.
+ */
+void
+txg_annotate_error(ErrorData *edata, const TxgRecord *cause, bool in_savepoint)
+{
+	if (txg_annotate == TXG_ANNOTATE_OFF)
+		return;
+
+	append_cause_to_detail(edata, cause, NULL);
+
+	if (edata->hint == NULL)
+	{
+		const char *hint;
+		char	   *buf;
+
+		if (in_savepoint)
+			hint = "Roll back to a savepoint set before the error with ROLLBACK TO SAVEPOINT, or end the transaction with ROLLBACK.";
+		else
+			hint = "End the transaction with ROLLBACK.";
+		buf = alloc_no_fail(strlen(hint) + 1);
+		if (buf != NULL)
+		{
+			strcpy(buf, hint);
+			edata->hint = buf;
+		}
+	}
+
+	if (txg_annotate == TXG_ANNOTATE_MESSAGE && edata->message != NULL)
+	{
+		int			size = strlen(edata->message) + TXG_MESSAGE_LEN + 64;
+		char	   *buf = alloc_no_fail(size);
+
+		if (buf != NULL)
+		{
+			snprintf(buf, size, "%s (aborted by earlier error %s: %s)",
+					 edata->message, unpack_sql_state(cause->sqlerrcode),
+					 cause->message);
+			edata->message = buf;
+		}
+	}
+}
+
+/*
+ * A FATAL ends a session whose transaction block is aborted.  If it is
+ * txguard's own idle timeout ("ours"), turn core's "terminating connection
+ * due to administrator command" into a message of its own with SQLSTATE
+ * 25P03; if it is core's idle_in_transaction_session_timeout, add the cause
+ * to its DETAIL.  Anything else (pg_terminate_backend, shutdown) is left as
+ * core wrote it.
+ */
+void
+txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause, bool ours)
+{
+	if (ours)
+	{
+		static const char msg[] =
+			"terminating connection due to idle-in-aborted-transaction timeout";
+		char	   *buf = alloc_no_fail(sizeof(msg));
+		char		idle[128];
+		long		secs;
+		int			usecs;
+
+		if (buf == NULL)
+			return;
+		memcpy(buf, msg, sizeof(msg));
+		edata->message = buf;
+		edata->sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT;
+		TimestampDifference(cause->idle_since, GetCurrentTimestamp(),
+							&secs, &usecs);
+		snprintf(idle, sizeof(idle),
+				 "The session was idle in the aborted transaction for %ld.%03d s.",
+				 secs, usecs / 1000);
+		append_cause_to_detail(edata, cause, idle);
+	}
+	else if (edata->sqlerrcode == ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT)
+		append_cause_to_detail(edata, cause, NULL);
+}
+
+/*
+ * The LOG line written when an aborted episode ends.
+ */
+void
+txg_log_episode_end(const TxgRecord *episode)
+{
+	int			size = CAUSE_BUFSIZE(txg_max_statement_length + 4);
+	char	   *cause = palloc(size);
+	long		secs;
+	int			usecs;
+
+	txg_format_cause(cause, size, episode);
+	TimestampDifference(episode->aborted_at, episode->ended_at, &secs, &usecs);
+	ereport(LOG,
+			(errmsg_plural("txguard: aborted transaction ended by %s after %lld ignored command and %ld.%03d s aborted",
+						   "txguard: aborted transaction ended by %s after %lld ignored commands and %ld.%03d s aborted",
+						   (unsigned long) episode->ignored,
+						   txg_end_reason_name(episode->ended_by),
+						   (long long) episode->ignored, secs, usecs / 1000),
+			 errdetail_internal("%s", cause),
+			 errhidestmt(true)));
+	pfree(cause);
+}

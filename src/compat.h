@@ -1,0 +1,159 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *	  Every PostgreSQL version difference txguard depends on, in one place.
+ *
+ * txguard is written against PostgreSQL 15 and compiles on 13 to 18.  No
+ * other file tests PG_VERSION_NUM: each switch below names the major in
+ * which the API changed, and the rest of the code uses the macros.
+ *
+ * This header holds no state and takes no locks.
+ *
+ * IDENTIFICATION
+ *	  src/compat.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TXGUARD_COMPAT_H
+#define TXGUARD_COMPAT_H
+
+#include "miscadmin.h"
+
+/* 14 moved the wait events out of pgstat.h. */
+#if PG_VERSION_NUM >= 140000
+#include "utils/wait_event.h"
+#else
+#include "pgstat.h"
+#endif
+
+#if PG_VERSION_NUM < 150000
+#include "postmaster/autovacuum.h"
+#include "replication/walsender.h"
+#endif
+
+#if PG_VERSION_NUM >= 170000
+#include "storage/procnumber.h"
+#else
+#include "storage/backendid.h"
+#endif
+
+/*
+ * 14 renamed DEFAULT_ROLE_READ_ALL_STATS to ROLE_PG_READ_ALL_STATS, and 15's
+ * headers no longer carry the old name.
+ */
+#if PG_VERSION_NUM < 140000
+#include "catalog/pg_authid.h"
+#define ROLE_PG_READ_ALL_STATS DEFAULT_ROLE_READ_ALL_STATS
+#endif
+
+/* 15 renamed EmitWarningsOnPlaceholders to MarkGUCPrefixReserved. */
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/*
+ * 15 added shmem_request_hook and made it the only place where shared memory
+ * and LWLock tranches may be requested; before 15 they are requested from
+ * _PG_init while shared_preload_libraries is being processed.
+ */
+#if PG_VERSION_NUM >= 150000
+#define TXG_HAVE_SHMEM_REQUEST_HOOK 1
+#endif
+
+/*
+ * MaxBackends is only computed after shared_preload_libraries has been
+ * processed.  From 15 on it is valid inside shmem_request_hook; before 15
+ * the request is made from _PG_init, so the number is computed the way
+ * InitializeMaxBackends() did it in 13 and 14.
+ */
+#if PG_VERSION_NUM >= 150000
+#define TXG_MAX_BACKENDS() (MaxBackends)
+#else
+#define TXG_MAX_BACKENDS() \
+	(MaxConnections + autovacuum_max_workers + 1 + \
+	 max_worker_processes + max_wal_senders)
+#endif
+
+/*
+ * 17 replaced the 1-based MyBackendId with the 0-based MyProcNumber.  Either
+ * way txguard uses the result only as an index into its own slot array, and
+ * checks it against the array's bound.
+ */
+#if PG_VERSION_NUM >= 170000
+#define TXG_MY_PROC_INDEX() ((int) MyProcNumber)
+#else
+#define TXG_MY_PROC_INDEX() ((int) MyBackendId - 1)
+#endif
+
+/* 14 added readOnlyTree to ProcessUtility_hook. */
+#if PG_VERSION_NUM >= 140000
+#define TXG_PROCESSUTILITY_ARGS \
+	PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, \
+	ProcessUtilityContext context, ParamListInfo params, \
+	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define TXG_PROCESSUTILITY_CALL \
+	pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc
+#else
+#define TXG_PROCESSUTILITY_ARGS \
+	PlannedStmt *pstmt, const char *queryString, \
+	ProcessUtilityContext context, ParamListInfo params, \
+	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define TXG_PROCESSUTILITY_CALL \
+	pstmt, queryString, context, params, queryEnv, dest, qc
+#endif
+
+/* 18 removed execute_once from ExecutorRun_hook. */
+#if PG_VERSION_NUM >= 180000
+#define TXG_EXECUTORRUN_ARGS \
+	QueryDesc *queryDesc, ScanDirection direction, uint64 count
+#define TXG_EXECUTORRUN_CALL queryDesc, direction, count
+#else
+#define TXG_EXECUTORRUN_ARGS \
+	QueryDesc *queryDesc, ScanDirection direction, uint64 count, \
+	bool execute_once
+#define TXG_EXECUTORRUN_CALL queryDesc, direction, count, execute_once
+#endif
+
+/*
+ * 14 added enable_timeout_every().  On 13 the idle timer is a one-shot; see
+ * idle_timeout.c for what that costs.
+ */
+#if PG_VERSION_NUM >= 140000
+#define TXG_HAVE_PERIODIC_TIMEOUT 1
+#endif
+
+/*
+ * The wait event a backend reports while it waits for its client.  Before
+ * 14 it was only reported with track_activities = on, so on 13 a backend
+ * with track_activities = off looks busy; idle_timeout.c treats "no wait
+ * event at all" as idle there.
+ */
+#if PG_VERSION_NUM >= 140000
+#define TXG_WAITING_FOR_CLIENT(w) ((w) == WAIT_EVENT_CLIENT_READ)
+#else
+#define TXG_WAITING_FOR_CLIENT(w) \
+	((w) == WAIT_EVENT_CLIENT_READ || (!pgstat_track_activities && (w) == 0))
+#endif
+
+/* 15 added InitMaterializedSRF(); 13 and 14 build the tuplestore by hand. */
+#if PG_VERSION_NUM >= 150000
+#define TXG_INIT_MATERIALIZED_SRF(fcinfo) InitMaterializedSRF((fcinfo), 0)
+#else
+extern void txg_init_materialized_srf(FunctionCallInfo fcinfo);
+
+#define TXG_INIT_MATERIALIZED_SRF(fcinfo) txg_init_materialized_srf(fcinfo)
+#define TXG_NEED_SRF_SHIM 1
+#endif
+
+/*
+ * Roles' privileges on statistics: 13 checked membership of the predefined
+ * role, 14 and later check its privileges (has_privs_of_role).  txguard uses
+ * has_privs_of_role on every version, as 15's pg_stat_activity does.
+ */
+
+/* 14 added pgStatSessionEndCause. */
+#if PG_VERSION_NUM >= 140000
+#define TXG_HAVE_SESSION_END_CAUSE 1
+#endif
+
+#endif							/* TXGUARD_COMPAT_H */

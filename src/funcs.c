@@ -1,0 +1,410 @@
+/*-------------------------------------------------------------------------
+ *
+ * funcs.c
+ *	  SQL-callable functions: the history, this session's last abort, the
+ *	  sessions now aborted, statistics, information and reset.
+ *
+ * Every function first checks that txguard was preloaded.  Shared data is
+ * copied by history.c (lock-free for the ring and slots, under LW_SHARED
+ * for the statistics) before any tuple is built, so no error raised here
+ * can happen while a txguard lock is held.
+ *
+ * Visibility follows pg_stat_activity: the text of another role's errors
+ * (message, detail, hint, context, object names, statement, internal query)
+ * and its client address are shown only to roles that have the privileges
+ * of pg_read_all_stats or of the row's role (superusers have both); other
+ * roles see the row with those columns NULL.
+ *
+ * IDENTIFICATION
+ *	  src/funcs.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_authid.h"
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "compat.h"
+#include "txguard.h"
+
+PG_FUNCTION_INFO_V1(txguard_abort_history);
+PG_FUNCTION_INFO_V1(txguard_last_abort);
+PG_FUNCTION_INFO_V1(txguard_aborted_sessions);
+PG_FUNCTION_INFO_V1(txguard_stats);
+PG_FUNCTION_INFO_V1(txguard_info);
+PG_FUNCTION_INFO_V1(txguard_reset);
+
+#define ABORT_COLS			30
+#define SESSION_COLS		16
+#define STATS_COLS			12
+#define INFO_COLS			9
+
+#ifdef TXG_NEED_SRF_SHIM
+/*
+ * InitMaterializedSRF() for 13 and 14, which do not have it.
+ */
+void
+txg_init_materialized_srf(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	tupdesc;
+	MemoryContext oldcontext;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("materialize mode required, but it is not allowed in this context")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	MemoryContextSwitchTo(oldcontext);
+}
+#endif
+
+/* Text datum, or NULL for an empty string */
+static void
+set_text(Datum *values, bool *nulls, int i, const char *s)
+{
+	if (s == NULL || s[0] == '\0')
+		nulls[i] = true;
+	else
+		values[i] = CStringGetTextDatum(s);
+}
+
+static void
+set_timestamp(Datum *values, bool *nulls, int i, TimestampTz ts)
+{
+	if (ts == 0)
+		nulls[i] = true;
+	else
+		values[i] = TimestampTzGetDatum(ts);
+}
+
+static void
+set_name(Datum *values, bool *nulls, int i, char *s)
+{
+	if (s == NULL)
+		nulls[i] = true;
+	else
+	{
+		Name		n = (Name) palloc0(NAMEDATALEN);
+
+		namestrcpy(n, s);
+		values[i] = NameGetDatum(n);
+	}
+}
+
+/* May the current role see the text of rows of this role? */
+static bool
+can_see(Oid userid, bool all_stats)
+{
+	return all_stats || has_privs_of_role(GetUserId(), userid);
+}
+
+static bool
+has_all_stats(void)
+{
+	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+/*
+ * Emit one row of type txguard_abort.
+ */
+static void
+put_abort(ReturnSetInfo *rsinfo, const TxgRecord *rec, bool visible)
+{
+	Datum		values[ABORT_COLS];
+	bool		nulls[ABORT_COLS];
+	int			i = 0;
+	TimestampTz end;
+
+	memset(values, 0, sizeof(values));
+	memset(nulls, 0, sizeof(nulls));
+
+	if (rec->seq > 0)
+		values[i++] = Int64GetDatum((int64) rec->seq);
+	else
+		nulls[i++] = true;
+	values[i++] = Int32GetDatum(rec->pid);
+	set_timestamp(values, nulls, i++, rec->backend_start);
+	values[i++] = ObjectIdGetDatum(rec->dbid);
+	set_name(values, nulls, i++, get_database_name(rec->dbid));
+	values[i++] = ObjectIdGetDatum(rec->userid);
+	set_name(values, nulls, i++, GetUserNameFromId(rec->userid, true));
+	set_text(values, nulls, i++, rec->appname);
+	if (visible)
+		set_text(values, nulls, i++, rec->client_addr);
+	else
+		nulls[i++] = true;
+	set_timestamp(values, nulls, i++, rec->xact_start);
+	set_timestamp(values, nulls, i++, rec->aborted_at);
+	values[i++] = CStringGetTextDatum(unpack_sql_state(rec->sqlerrcode));
+	if (visible)
+	{
+		set_text(values, nulls, i++, rec->message);
+		set_text(values, nulls, i++, rec->detail);
+		set_text(values, nulls, i++, rec->hint);
+		set_text(values, nulls, i++, rec->context);
+		set_text(values, nulls, i++, rec->schema_name);
+		set_text(values, nulls, i++, rec->table_name);
+		set_text(values, nulls, i++, rec->column_name);
+		set_text(values, nulls, i++, rec->datatype_name);
+		set_text(values, nulls, i++, rec->constraint_name);
+		set_text(values, nulls, i++, rec->statement);
+		set_text(values, nulls, i++, rec->internal_query);
+	}
+	else
+	{
+		for (int j = 0; j < 11; j++)
+			nulls[i++] = true;
+	}
+	values[i++] = Int32GetDatum(rec->stmt_ordinal);
+	values[i++] = BoolGetDatum(rec->in_block);
+	values[i++] = BoolGetDatum(rec->in_savepoint);
+	values[i++] = Int64GetDatum(rec->ignored);
+	set_timestamp(values, nulls, i++, rec->ended_at);
+	set_text(values, nulls, i++,
+			 txg_end_reason_name((TxgEndReason) rec->ended_by));
+	end = rec->ended_at != 0 ? rec->ended_at : GetCurrentTimestamp();
+	values[i++] = Float8GetDatum((double) (end - rec->aborted_at) / USECS_PER_SEC);
+
+	Assert(i == ABORT_COLS);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+static void
+check_columns(ReturnSetInfo *rsinfo, int expected)
+{
+	if (rsinfo->setDesc->natts != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("txguard's SQL objects do not match its library"),
+				 errhint("Run ALTER EXTENSION txguard UPDATE.")));
+}
+
+/*
+ * txguard_abort_history(pid integer DEFAULT NULL)
+ */
+Datum
+txguard_abort_history(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		filter = !PG_ARGISNULL(0);
+	int32		pid = filter ? PG_GETARG_INT32(0) : 0;
+	TxgRecord **recs;
+	int			n;
+	bool		all_stats;
+
+	txg_require_loaded();
+	if (filter && pid <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid process ID %d", pid),
+				 errhint("Pass a backend's process ID, or NULL for all backends.")));
+
+	TXG_INIT_MATERIALIZED_SRF(fcinfo);
+	check_columns(rsinfo, ABORT_COLS);
+
+	all_stats = has_all_stats();
+	n = txg_history_read(&recs);
+	for (int i = 0; i < n; i++)
+	{
+		if (filter && recs[i]->pid != pid)
+			continue;
+		put_abort(rsinfo, recs[i], can_see(recs[i]->userid, all_stats));
+	}
+	return (Datum) 0;
+}
+
+/*
+ * txguard_last_abort(): this session's most recent abort, zero or one row.
+ */
+Datum
+txguard_last_abort(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	txg_require_loaded();
+	TXG_INIT_MATERIALIZED_SRF(fcinfo);
+	check_columns(rsinfo, ABORT_COLS);
+
+	if (txg_last_valid)
+	{
+		const TxgRecord *rec = txg_last;
+
+		if (txg_episode_open && txg_episode->aborted_at == txg_last->aborted_at)
+			rec = txg_episode;
+		put_abort(rsinfo, rec, true);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * txguard_aborted_sessions(): the backends now in an aborted block.
+ */
+Datum
+txguard_aborted_sessions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TxgRecord **recs;
+	int			n;
+	bool		all_stats;
+
+	txg_require_loaded();
+	TXG_INIT_MATERIALIZED_SRF(fcinfo);
+	check_columns(rsinfo, SESSION_COLS);
+
+	all_stats = has_all_stats();
+	n = txg_slots_read(&recs);
+	for (int r = 0; r < n; r++)
+	{
+		TxgRecord  *rec = recs[r];
+		bool		visible = can_see(rec->userid, all_stats);
+		Datum		values[SESSION_COLS];
+		bool		nulls[SESSION_COLS];
+		int			i = 0;
+
+		memset(values, 0, sizeof(values));
+		memset(nulls, 0, sizeof(nulls));
+		values[i++] = Int32GetDatum(rec->pid);
+		set_timestamp(values, nulls, i++, rec->backend_start);
+		values[i++] = ObjectIdGetDatum(rec->dbid);
+		set_name(values, nulls, i++, get_database_name(rec->dbid));
+		values[i++] = ObjectIdGetDatum(rec->userid);
+		set_name(values, nulls, i++, GetUserNameFromId(rec->userid, true));
+		set_text(values, nulls, i++, rec->appname);
+		set_timestamp(values, nulls, i++, rec->xact_start);
+		set_timestamp(values, nulls, i++, rec->aborted_at);
+		set_timestamp(values, nulls, i++, rec->idle_since);
+		values[i++] = CStringGetTextDatum(unpack_sql_state(rec->sqlerrcode));
+		if (visible)
+		{
+			set_text(values, nulls, i++, rec->message);
+			set_text(values, nulls, i++, rec->statement);
+		}
+		else
+		{
+			nulls[i++] = true;
+			nulls[i++] = true;
+		}
+		values[i++] = Int32GetDatum(rec->stmt_ordinal);
+		values[i++] = BoolGetDatum(rec->in_savepoint);
+		values[i++] = Int64GetDatum(rec->ignored);
+		Assert(i == SESSION_COLS);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * txguard_stats(): counters per database, role and SQLSTATE of the cause.
+ */
+Datum
+txguard_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TxgStatsEntry *entries;
+	TimestampTz stats_reset;
+	int			n;
+
+	txg_require_loaded();
+	TXG_INIT_MATERIALIZED_SRF(fcinfo);
+	check_columns(rsinfo, STATS_COLS);
+
+	n = txg_stats_read(&entries, &stats_reset);
+	for (int r = 0; r < n; r++)
+	{
+		TxgStatsEntry *e = &entries[r];
+		Datum		values[STATS_COLS];
+		bool		nulls[STATS_COLS];
+		int			i = 0;
+
+		memset(values, 0, sizeof(values));
+		memset(nulls, 0, sizeof(nulls));
+		values[i++] = ObjectIdGetDatum(e->key.dbid);
+		set_name(values, nulls, i++, get_database_name(e->key.dbid));
+		values[i++] = ObjectIdGetDatum(e->key.userid);
+		set_name(values, nulls, i++, GetUserNameFromId(e->key.userid, true));
+		values[i++] = CStringGetTextDatum(unpack_sql_state(e->key.sqlerrcode));
+		values[i++] = Int64GetDatum(e->aborts);
+		values[i++] = Int64GetDatum(e->aborted_blocks);
+		values[i++] = Int64GetDatum(e->ignored_commands);
+		values[i++] = Int64GetDatum(e->sessions_terminated);
+		set_timestamp(values, nulls, i++, e->first_seen);
+		set_timestamp(values, nulls, i++, e->last_seen);
+		set_timestamp(values, nulls, i++, stats_reset);
+		Assert(i == STATS_COLS);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * txguard_info(): sizes and counters of txguard's shared memory.
+ */
+Datum
+txguard_info(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	TxgInfo		info;
+	Datum		values[INFO_COLS];
+	bool		nulls[INFO_COLS];
+	int			i = 0;
+
+	txg_require_loaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (tupdesc->natts != INFO_COLS)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("txguard's SQL objects do not match its library"),
+				 errhint("Run ALTER EXTENSION txguard UPDATE.")));
+
+	txg_history_info(&info);
+	memset(nulls, 0, sizeof(nulls));
+	values[i++] = Int32GetDatum(info.history_size);
+	values[i++] = Int64GetDatum(info.history_written);
+	values[i++] = Int64GetDatum(info.history_overwritten);
+	values[i++] = Int64GetDatum(info.history_dropped);
+	values[i++] = Int32GetDatum(info.stats_entries);
+	values[i++] = Int32GetDatum(info.stats_max);
+	values[i++] = Int64GetDatum(info.stats_dropped);
+	values[i++] = TimestampTzGetDatum(info.stats_reset);
+	/* can emit_log_hook see ERRORs with this session's log_min_messages? */
+	values[i++] = BoolGetDatum(log_min_messages != LOG &&
+							   log_min_messages <= ERROR);
+	Assert(i == INFO_COLS);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  values, nulls)));
+}
+
+/*
+ * txguard_reset(): forget the history and the statistics.  Revoked from
+ * PUBLIC by the extension script.
+ */
+Datum
+txguard_reset(PG_FUNCTION_ARGS)
+{
+	txg_require_loaded();
+	txg_history_reset();
+	PG_RETURN_VOID();
+}

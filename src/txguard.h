@@ -1,0 +1,223 @@
+/*-------------------------------------------------------------------------
+ *
+ * txguard.h
+ *	  Declarations shared by the files of txguard.
+ *
+ * txguard has one backend-local picture of "the error that aborted this
+ * transaction" (a TxgRecord), and shared memory that keeps a history of
+ * such records, the live state of each backend, and statistics.  Each .c
+ * file owns one responsibility:
+ *
+ *	txguard.c		module load: GUCs, hook installation
+ *	capture.c		statement tracking hooks and emit_log_hook: what failed
+ *	annotate.c		the text txguard adds to errors and writes to the log
+ *	episode.c		transaction callbacks: the life of an aborted block
+ *	idle_timeout.c	terminating sessions idle in an aborted block
+ *	history.c		shared memory: ring, backend slots, statistics
+ *	funcs.c			SQL-callable functions
+ *
+ * Locking rules are stated in the header comment of each file; the short
+ * version: emit_log_hook and the abort callbacks never raise an ERROR, the
+ * hook never takes a lock, and only history.c touches shared memory.
+ *
+ * IDENTIFICATION
+ *	  src/txguard.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TXGUARD_H
+#define TXGUARD_H
+
+#include "datatype/timestamp.h"
+#include "utils/elog.h"
+
+/* Sizes of the text fields of a record, terminating NUL included. */
+#define TXG_MESSAGE_LEN		512
+#define TXG_DETAIL_LEN		512
+#define TXG_HINT_LEN		256
+#define TXG_CONTEXT_LEN		512
+#define TXG_INTERNAL_LEN	256
+#define TXG_APPNAME_LEN		64	/* NAMEDATALEN, as application_name */
+#define TXG_ADDR_LEN		64
+#define TXG_NAME_LEN		64	/* NAMEDATALEN */
+
+/* How an aborted episode ended; stored in TxgRecord.ended_by. */
+typedef enum TxgEndReason
+{
+	TXG_END_NONE = 0,			/* still open */
+	TXG_END_ROLLBACK,
+	TXG_END_ROLLBACK_TO,
+	TXG_END_COMMIT,
+	TXG_END_PREPARE,
+	TXG_END_DISCONNECT,
+	TXG_END_TIMEOUT,			/* txguard's own idle timeout */
+	TXG_END_TERMINATED,			/* pg_terminate_backend, shutdown */
+	TXG_END_IDLE_TIMEOUT,		/* core's idle_in_transaction_session_timeout */
+	TXG_END_FATAL,				/* any other FATAL */
+	TXG_END_IMPLICIT			/* no block was left aborted */
+} TxgEndReason;
+
+/* txguard.annotate */
+typedef enum TxgAnnotateMode
+{
+	TXG_ANNOTATE_OFF,
+	TXG_ANNOTATE_DETAIL,
+	TXG_ANNOTATE_MESSAGE
+} TxgAnnotateMode;
+
+/* txguard.track */
+typedef enum TxgTrackMode
+{
+	TXG_TRACK_NONE,
+	TXG_TRACK_BLOCKS,
+	TXG_TRACK_ALL
+} TxgTrackMode;
+
+/*
+ * One abort episode: the error that aborted a transaction, where and when,
+ * and how the aborted state ended.  The same layout serves as the backend's
+ * private copy, as a backend's live slot and as a ring entry in shared
+ * memory, so that recording is a memcpy.  The statement text is the
+ * variable-length tail; txg_record_size() gives the full size.
+ */
+typedef struct TxgRecord
+{
+	uint64		seq;			/* ring position, 1-based; 0 if none */
+	int32		pid;
+	int32		slot;			/* owner's backend slot, -1 if none */
+	TimestampTz backend_start;
+	Oid			dbid;
+	Oid			userid;			/* session user */
+	TimestampTz xact_start;
+	TimestampTz stmt_start;
+	TimestampTz aborted_at;
+	TimestampTz idle_since;		/* last time the client was answered */
+	TimestampTz ended_at;
+	int64		ignored;		/* commands rejected while aborted */
+	int32		sqlerrcode;
+	int32		stmt_ordinal;
+	uint8		ended_by;		/* TxgEndReason */
+	bool		in_block;		/* left a transaction block aborted */
+	bool		in_savepoint;	/* aborted inside a savepoint */
+	bool		stmt_truncated;
+	char		appname[TXG_APPNAME_LEN];
+	char		client_addr[TXG_ADDR_LEN];
+	char		message[TXG_MESSAGE_LEN];
+	char		detail[TXG_DETAIL_LEN];
+	char		hint[TXG_HINT_LEN];
+	char		context[TXG_CONTEXT_LEN];
+	char		schema_name[TXG_NAME_LEN];
+	char		table_name[TXG_NAME_LEN];
+	char		column_name[TXG_NAME_LEN];
+	char		datatype_name[TXG_NAME_LEN];
+	char		constraint_name[TXG_NAME_LEN];
+	char		internal_query[TXG_INTERNAL_LEN];
+	char		statement[FLEXIBLE_ARRAY_MEMBER];
+} TxgRecord;
+
+/* Statistics: one entry per (database, role, SQLSTATE of the cause) */
+#define TXG_STATS_ENTRIES	4096	/* hash slots; at most 3/4 are used */
+
+typedef struct TxgStatsKey
+{
+	Oid			dbid;
+	Oid			userid;
+	int32		sqlerrcode;
+} TxgStatsKey;
+
+typedef struct TxgStatsEntry
+{
+	TxgStatsKey key;
+	bool		used;
+	int64		aborts;
+	int64		aborted_blocks;
+	int64		ignored_commands;
+	int64		sessions_terminated;
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+} TxgStatsEntry;
+
+/* What txguard_info() reports */
+typedef struct TxgInfo
+{
+	int			history_size;
+	int64		history_written;
+	int64		history_overwritten;
+	int64		history_dropped;
+	int			stats_entries;
+	int			stats_max;
+	int64		stats_dropped;
+	TimestampTz stats_reset;
+} TxgInfo;
+
+/* GUC variables (txguard.c) */
+extern bool txg_enabled;
+extern int	txg_annotate;
+extern bool txg_log_aborts;
+extern int	txg_max_statement_length;
+extern int	txg_history_size;
+extern int	txg_track;
+extern bool txg_store_detail;
+extern int	txg_idle_timeout;
+
+/* txguard.c */
+extern bool txg_loaded;
+extern Size txg_record_size(void);
+extern void txg_require_loaded(void);
+
+/* capture.c */
+extern void txg_capture_init(void);
+extern bool txg_is_client_backend(void);
+extern void txg_copy_text(char *dst, const char *src, int dstsize);
+extern void txg_statement_reset(void);
+extern void txg_note_uncaptured_abort(void);
+
+/* annotate.c */
+extern const char *txg_end_reason_name(TxgEndReason reason);
+extern int	txg_format_cause(char *buf, int bufsize, const TxgRecord *cause);
+extern void txg_annotate_error(ErrorData *edata, const TxgRecord *cause,
+							   bool in_savepoint);
+extern void txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause,
+							   bool ours);
+extern void txg_log_episode_end(const TxgRecord *episode);
+
+/* episode.c */
+extern TxgRecord *txg_pending;
+extern bool txg_pending_valid;
+extern TxgRecord *txg_episode;
+extern bool txg_episode_open;
+extern TxgRecord *txg_last;
+extern bool txg_last_valid;
+extern bool txg_explicit_block;
+extern bool txg_block_ending;
+extern bool txg_chain_pending;
+extern TxgEndReason txg_fatal_reason;
+extern bool txg_backend_ready;
+extern void txg_episode_init(void);
+extern void txg_backend_init(void);
+extern void txg_episode_ignored(void);
+extern void txg_episode_exit(TxgEndReason reason, bool chain);
+extern void txg_episode_heal(void);
+
+/* idle_timeout.c */
+extern volatile sig_atomic_t txg_timeout_fired;
+extern void txg_timeout_register(void);
+extern void txg_timeout_arm(void);
+extern void txg_timeout_disarm(void);
+
+/* history.c */
+extern void txg_history_request(void);
+extern void txg_history_init(void);
+extern bool txg_history_available(void);
+extern void txg_history_record(TxgRecord *rec, bool tracked);
+extern void txg_history_end(const TxgRecord *rec, bool tracked);
+extern void txg_slot_publish(const TxgRecord *rec);
+extern void txg_slot_touch(const TxgRecord *rec);
+extern void txg_slot_clear(void);
+extern int	txg_history_read(TxgRecord ***out);
+extern int	txg_slots_read(TxgRecord ***out);
+extern int	txg_stats_read(TxgStatsEntry **out, TimestampTz *stats_reset);
+extern void txg_history_info(TxgInfo *info);
+extern void txg_history_reset(void);
+
+#endif							/* TXGUARD_H */
