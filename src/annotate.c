@@ -200,7 +200,7 @@ txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause, bool ours)
 		TimestampDifference(cause->idle_since, GetCurrentTimestamp(),
 							&secs, &usecs);
 		snprintf(idle, sizeof(idle),
-				 "The session was idle in the aborted transaction for %ld.%03d s.",
+				 "The session was idle for %ld.%03d s.",
 				 secs, usecs / 1000);
 		append_cause_to_detail(edata, cause, idle);
 	}

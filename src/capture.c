@@ -184,7 +184,11 @@ txg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
-	if (nesting_level == 0 && !IsParallelWorker())
+	/*
+	 * At nesting level 0 but not a statement of the client: the queries of
+	 * deferred triggers fired by COMMIT.
+	 */
+	if (nesting_level == 0 && !txg_block_ending && !IsParallelWorker())
 		statement_started(queryDesc->sourceText,
 						  queryDesc->plannedstmt->stmt_location,
 						  queryDesc->plannedstmt->stmt_len);
@@ -248,7 +252,7 @@ txg_ExecutorEnd(QueryDesc *queryDesc)
 	else
 		standard_ExecutorEnd(queryDesc);
 
-	if (nesting_level == 0)
+	if (nesting_level == 0 && !txg_block_ending)
 		stmt_executing = false;
 }
 
@@ -417,6 +421,11 @@ capture_statement(TxgRecord *rec)
 			len--;
 		}
 	}
+
+	/* no trailing blanks or semicolon: the same text however it was sent */
+	while (len > 0 && (isspace((unsigned char) src[start + len - 1]) ||
+					   src[start + len - 1] == ';'))
+		len--;
 
 	if (len >= max)
 	{

@@ -196,4 +196,22 @@ _PG_init(void)
 	txg_episode_init();
 
 	txg_loaded = true;
+
+	/*
+	 * With log_min_messages above error core never passes an ERROR to
+	 * emit_log_hook.  Say so once, at start-up.  A LOG line is lost too when
+	 * the setting is fatal or panic, so write to stderr then, which is the
+	 * server log in every usual set-up.
+	 */
+	if (log_min_messages == LOG || log_min_messages > ERROR)
+	{
+		if (log_min_messages == LOG)
+			ereport(LOG,
+					(errmsg("txguard cannot see errors while \"log_min_messages\" is set to \"%s\"",
+							GetConfigOption("log_min_messages", false, false)),
+					 errhint("Set \"log_min_messages\" to \"error\" or a lower level.")));
+		else
+			write_stderr("txguard: cannot see errors while \"log_min_messages\" is set to \"%s\"; set it to \"error\" or a lower level\n",
+						 GetConfigOption("log_min_messages", false, false));
+	}
 }

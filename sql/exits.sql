@@ -1,0 +1,57 @@
+--
+-- Every way out of an aborted block is recorded: ROLLBACK, ROLLBACK TO
+-- SAVEPOINT, COMMIT and PREPARE TRANSACTION (both roll back), AND CHAIN.
+--
+CREATE TABLE ex (id int PRIMARY KEY);
+INSERT INTO ex VALUES (1);
+SELECT txguard_reset();
+
+BEGIN;
+INSERT INTO ex VALUES (1);
+COMMIT;							-- answers ROLLBACK
+SELECT count(*) FROM ex;
+SELECT ended_by FROM txguard_last_abort();
+
+BEGIN;
+INSERT INTO ex VALUES (1);
+PREPARE TRANSACTION 'tx1';		-- answers ROLLBACK, nothing is prepared
+SELECT count(*) FROM pg_prepared_xacts;
+SELECT ended_by FROM txguard_last_abort();
+
+BEGIN;
+INSERT INTO ex VALUES (1);
+END;							-- END is COMMIT
+SELECT ended_by FROM txguard_last_abort();
+
+BEGIN;
+INSERT INTO ex VALUES (1);
+ABORT;							-- ABORT is ROLLBACK
+SELECT ended_by FROM txguard_last_abort();
+
+-- ROLLBACK AND CHAIN leaves a healthy block whose statements count from 1
+BEGIN;
+INSERT INTO ex VALUES (1);
+ROLLBACK AND CHAIN;
+SELECT 'in the new block';
+SELECT 1/0;
+SELECT 1;
+ROLLBACK;
+SELECT sqlstate, statement_ordinal, ended_by FROM txguard_last_abort();
+
+-- COMMIT AND CHAIN of a healthy block: the new block is a block too
+BEGIN;
+SELECT 1;
+COMMIT AND CHAIN;
+SELECT 1/0;
+SELECT 1;
+ROLLBACK;
+SELECT sqlstate, in_block, statement_ordinal FROM txguard_last_abort();
+
+-- a healthy ROLLBACK records nothing
+SELECT count(*) AS before FROM txguard_aborts \gset
+BEGIN;
+SELECT 1;
+ROLLBACK;
+SELECT count(*) - :before AS new_records FROM txguard_aborts;
+
+SELECT ended_by, count(*) FROM txguard_aborts GROUP BY 1 ORDER BY 1;

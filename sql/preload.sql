@@ -1,0 +1,41 @@
+--
+-- txguard is preloaded in the test instance (test/txguard.conf); create the
+-- extension and check its settings and objects.
+--
+CREATE EXTENSION txguard;
+
+SHOW shared_preload_libraries;
+SHOW txguard.enabled;
+SHOW txguard.annotate;
+SHOW txguard.log_aborts;
+SHOW txguard.track;
+SHOW txguard.store_detail;
+SHOW txguard.idle_in_aborted_transaction_timeout;
+SHOW txguard.max_statement_length;	-- 256 in test/txguard.conf
+SHOW txguard.history_size;			-- 16 in test/txguard.conf
+
+-- every object is there, and empty
+SELECT count(*) FROM txguard_aborts;
+SELECT count(*) FROM txguard_last_abort();
+
+-- the prefix is reserved: a misspelt setting is refused
+SET txguard.anotate = off;
+
+SELECT count(*) FROM txguard_aborted_sessions;
+SELECT count(*) FROM txguard_stats;
+-- the SET error above aborted its (implicit) transaction: the session's last
+-- abort, but not kept in the shared history (txguard.track = blocks)
+SELECT sqlstate, in_block, ended_by FROM txguard_last_abort();
+SELECT history_size, history_written, history_overwritten, history_dropped,
+       stats_entries, stats_dropped, errors_visible
+  FROM txguard_info();
+
+-- the objects of the extension, with their privileges
+SELECT pg_describe_object(classid, objid, objsubid) AS object
+  FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'txguard')
+   AND deptype = 'e'
+ ORDER BY 1;
+SELECT proname, proacl FROM pg_proc WHERE proname LIKE 'txguard\_%' ORDER BY 1;
+SELECT relname, relacl FROM pg_class WHERE relname LIKE 'txguard\_%' ORDER BY 1;
