@@ -28,7 +28,7 @@ NO_LOCALE = 1
 ENCODING = UTF8
 
 REGRESS = preload capture annotate savepoints plpgsql implicit exits \
-	history stats privileges timeout_guc badinput
+	history stats privileges timeout_guc badinput schema
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_regress \
 	--temp-config=$(TEST_CONF)
 
