@@ -50,6 +50,9 @@ COMMIT;
 SELECT 'not aborted';
 SELECT sqlstate, constraint_name, statement, statement_ordinal, in_block, ended_by
   FROM txguard_last_abort();
+-- the same in an autocommit statement: the error belongs to that statement
+INSERT INTO child VALUES (43);
+SELECT sqlstate, statement, statement_ordinal, in_block FROM txguard_last_abort();
 
 -- procedures with transaction control
 CREATE PROCEDURE commit_then_fail() LANGUAGE plpgsql AS $$

@@ -184,14 +184,20 @@ txg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
-	/*
-	 * At nesting level 0 but not a statement of the client: the queries of
-	 * deferred triggers fired by COMMIT.
-	 */
-	if (nesting_level == 0 && !txg_block_ending && !IsParallelWorker())
-		statement_started(queryDesc->sourceText,
-						  queryDesc->plannedstmt->stmt_location,
-						  queryDesc->plannedstmt->stmt_len);
+	if (nesting_level == 0 && !IsParallelWorker())
+	{
+		/*
+		 * At nesting level 0 but not a statement of the client: the SPI
+		 * queries of deferred triggers fired at commit.  An error they raise
+		 * belongs to the statement whose commit fired them.
+		 */
+		if (txg_block_ending || queryDesc->dest->mydest == DestSPI)
+			stmt_executing = true;
+		else
+			statement_started(queryDesc->sourceText,
+							  queryDesc->plannedstmt->stmt_location,
+							  queryDesc->plannedstmt->stmt_len);
+	}
 }
 
 /*
@@ -252,7 +258,8 @@ txg_ExecutorEnd(QueryDesc *queryDesc)
 	else
 		standard_ExecutorEnd(queryDesc);
 
-	if (nesting_level == 0 && !txg_block_ending)
+	if (nesting_level == 0 && !txg_block_ending &&
+		queryDesc->dest->mydest != DestSPI)
 		stmt_executing = false;
 }
 
