@@ -40,6 +40,18 @@ ISOLATION_OPTS = --inputdir=test/isolation \
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
+# "make installcheck TXGUARD_RUNNING=1" runs the regression tests that do not
+# depend on test/txguard.conf against a running server that preloads txguard
+# (PGHOST, PGPORT, PGUSER as usual; a superuser).  They reset txguard's
+# history and statistics.
+ifdef TXGUARD_RUNNING
+REGRESS = setup capture savepoints plpgsql implicit exits stats privileges \
+	timeout_guc
+REGRESS_OPTS =
+ISOLATION =
+TAP_TESTS =
+endif
+
 EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso
 
 PG_CONFIG ?= pg_config
