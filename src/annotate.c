@@ -186,7 +186,7 @@ txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause, bool ours)
 	if (ours)
 	{
 		static const char msg[] =
-			"terminating connection due to idle-in-aborted-transaction timeout";
+		"terminating connection due to idle-in-aborted-transaction timeout";
 		char	   *buf = alloc_no_fail(sizeof(msg));
 		char		idle[128];
 		long		secs;

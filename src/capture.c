@@ -365,8 +365,8 @@ txg_ProcessUtility(TXG_PROCESSUTILITY_ARGS)
 			case TRANS_STMT_PREPARE:
 
 				/*
-				 * Deferred constraints fire after this returns: an error
-				 * then belongs to this statement, and it ends the block.
+				 * Deferred constraints fire after this returns: an error then
+				 * belongs to this statement, and it ends the block.
 				 */
 				txg_block_ending = true;
 				txg_chain_pending = tstmt->chain;
@@ -517,7 +517,7 @@ txg_emit_log_hook(ErrorData *edata)
 				 IsAbortedTransactionBlockState())
 		{
 			bool		ours = txg_timeout_fired &&
-				edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN;
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN;
 
 			if (ours)
 				txg_fatal_reason = TXG_END_TIMEOUT;

@@ -144,8 +144,8 @@ define_gucs(bool preloading)
 							NULL, NULL, NULL);
 
 	/*
-	 * The next two size shared memory and can only be set at server start,
-	 * so they exist only when the library is preloaded (as pg_prewarm does).
+	 * The next two size shared memory and can only be set at server start, so
+	 * they exist only when the library is preloaded (as pg_prewarm does).
 	 */
 	if (!preloading)
 	{
