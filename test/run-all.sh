@@ -75,7 +75,7 @@ if [ "$DO_APT" -eq 1 ]; then
     want=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-contrib
           libkrb5-dev libipc-run-perl
           python3-psycopg python3-psycopg2 python3-django python3-sqlalchemy pgbouncer
-          libpostgresql-jdbc-java ca-certificates)
+          libpostgresql-jdbc-java ca-certificates prometheus-postgres-exporter curl)
     # node/npm/java may come from elsewhere (nodesource, a JDK tarball): only add
     # the Debian packages for what is really absent from PATH
     command -v node >/dev/null 2>&1 || want+=(nodejs)

@@ -3,14 +3,15 @@
 # cluster with txguard preloaded, plus PgBouncer 1.18 in transaction pooling mode.
 #
 #   bash test/clients/run.sh [TEST ...]      (as root; TEST: psycopg2 django psycopg3
-#                                             sqlalchemy node jdbc pgbouncer; default all)
+#                                             sqlalchemy node jdbc pgbouncer exporter; default all)
 #   KEEP=1    keep the scratch dir (cluster data, logs) after the run
 #   VERBOSE=1 print every test's output, not only the failing ones
 #
 # Needs txguard built and installed into the system PostgreSQL 15 ("make install") and the
 # Debian packages postgresql-15 pgbouncer python3-psycopg python3-psycopg2 python3-django
-# python3-sqlalchemy libpostgresql-jdbc-java default-jdk-headless nodejs npm.
-# Ports: PostgreSQL 127.0.0.1:55441, PgBouncer 127.0.0.1:55442.
+# python3-sqlalchemy libpostgresql-jdbc-java default-jdk-headless nodejs npm
+# prometheus-postgres-exporter curl.
+# Ports: PostgreSQL 127.0.0.1:55441, PgBouncer 127.0.0.1:55442, postgres_exporter 127.0.0.1:55443.
 # Output: one "ok - NAME" / "not ok - NAME" line per test (failure output before it);
 # exit status is non-zero if any test failed.
 set -uo pipefail
@@ -23,10 +24,12 @@ PY=/usr/bin/python3
 JDBC_JAR=/usr/share/java/postgresql.jar
 PORT=55441
 BPORT=55442
+EPORT=55443
+EXPORTER=/usr/bin/prometheus-postgres-exporter
 IDLE_ROLE=txguard_idle
 IDLE_DB=txgidle
 OFF_DB=txgoff
-ALL_TESTS=(psycopg2 django psycopg3 sqlalchemy node jdbc pgbouncer)
+ALL_TESTS=(psycopg2 django psycopg3 sqlalchemy node jdbc pgbouncer exporter)
 
 # Don't let the caller's libpq/python environment leak into the clients.
 for v in $(compgen -e | grep -E '^(PG|PYTHON)' || true); do unset "$v"; done
@@ -50,7 +53,7 @@ else
   TESTS=("${ALL_TESTS[@]}")
 fi
 
-for p in $PORT $BPORT; do
+for p in $PORT $BPORT $EPORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p on 127.0.0.1 is already in use"
   fi
@@ -172,6 +175,7 @@ echo "# $(/usr/sbin/pgbouncer --version | head -n1) on 127.0.0.1:$BPORT (pool_mo
 # ---------------------------------------------------------------- tests
 export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 export TXG_BOUNCER_PORT=$BPORT TXG_IDLE_ROLE=$IDLE_ROLE TXG_IDLE_DB=$IDLE_DB TXG_OFF_DB=$OFF_DB
+export TXG_EXPORTER_PORT=$EPORT TXG_EXPORTER=$EXPORTER
 export PYTHONDONTWRITEBYTECODE=1
 
 prepare_node() {
@@ -183,6 +187,10 @@ prepare_jdbc() {
   command -v javac >/dev/null || { echo "javac not installed"; return 1; }
   javac -d "$SCRATCH/java" -cp "$JDBC_JAR" "$HERE/TxguardJdbcTest.java"
 }
+prepare_exporter() {
+  [ -x "$EXPORTER" ] || { echo "$EXPORTER missing (apt-get install prometheus-postgres-exporter)"; return 1; }
+  [ -x /usr/bin/curl ] || { echo "curl missing (apt-get install curl)"; return 1; }
+}
 
 command_for() {
   case $1 in
@@ -193,6 +201,7 @@ command_for() {
     node)       echo "node $HERE/test_node.js" ;;
     jdbc)       echo "java -cp $SCRATCH/java:$JDBC_JAR TxguardJdbcTest" ;;
     pgbouncer)  echo "$PY $HERE/test_pgbouncer.py" ;;
+    exporter)   echo "env TXG_RESULT_LINE=0 bash $HERE/test_exporter.sh" ;;
   esac
 }
 
@@ -205,6 +214,7 @@ for t in "${TESTS[@]}"; do
     case $t in
       node) prepare_node ;;
       jdbc) prepare_jdbc ;;
+      exporter) prepare_exporter ;;
     esac
   } >"$out" 2>&1 || rc=$?
   if [ $rc = 0 ]; then
