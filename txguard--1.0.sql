@@ -94,6 +94,7 @@ CREATE FUNCTION @extschema@.txguard_info(
     OUT stats_max           integer,
     OUT stats_dropped       bigint,
     OUT stats_reset         timestamp with time zone,
+    OUT track               text,
     OUT errors_visible      boolean)
 RETURNS record
 AS 'MODULE_PATHNAME', 'txguard_info'

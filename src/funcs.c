@@ -47,7 +47,7 @@ PG_FUNCTION_INFO_V1(txguard_reset);
 #define ABORT_COLS			30
 #define SESSION_COLS		16
 #define STATS_COLS			12
-#define INFO_COLS			9
+#define INFO_COLS			10
 
 #ifdef TXG_NEED_SRF_SHIM
 /*
@@ -388,6 +388,8 @@ txguard_info(PG_FUNCTION_ARGS)
 	values[i++] = Int32GetDatum(info.stats_max);
 	values[i++] = Int64GetDatum(info.stats_dropped);
 	values[i++] = TimestampTzGetDatum(info.stats_reset);
+	values[i++] = CStringGetTextDatum(GetConfigOption("txguard.track",
+													  false, false));
 	/* can emit_log_hook see ERRORs with this session's log_min_messages? */
 	values[i++] = BoolGetDatum(log_min_messages != LOG &&
 							   log_min_messages <= ERROR);
