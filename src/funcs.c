@@ -112,6 +112,21 @@ set_name(Datum *values, bool *nulls, int i, char *s)
 	}
 }
 
+/*
+ * The four columns datid, datname, userid, usename from column i on; the
+ * names are NULL once the database or role is dropped.  Returns the next
+ * column.
+ */
+static int
+set_db_role(Datum *values, bool *nulls, int i, Oid dbid, Oid userid)
+{
+	values[i++] = ObjectIdGetDatum(dbid);
+	set_name(values, nulls, i++, get_database_name(dbid));
+	values[i++] = ObjectIdGetDatum(userid);
+	set_name(values, nulls, i++, GetUserNameFromId(userid, true));
+	return i;
+}
+
 /* May the current role see the text of rows of this role? */
 static bool
 can_see(Oid userid, bool all_stats)
@@ -145,10 +160,7 @@ put_abort(ReturnSetInfo *rsinfo, const TxgRecord *rec, bool visible)
 		nulls[i++] = true;
 	values[i++] = Int32GetDatum(rec->pid);
 	set_timestamp(values, nulls, i++, rec->backend_start);
-	values[i++] = ObjectIdGetDatum(rec->dbid);
-	set_name(values, nulls, i++, get_database_name(rec->dbid));
-	values[i++] = ObjectIdGetDatum(rec->userid);
-	set_name(values, nulls, i++, GetUserNameFromId(rec->userid, true));
+	i = set_db_role(values, nulls, i, rec->dbid, rec->userid);
 	set_text(values, nulls, i++, rec->appname);
 	if (visible)
 		set_text(values, nulls, i++, rec->client_addr);
@@ -286,10 +298,7 @@ txguard_aborted_sessions(PG_FUNCTION_ARGS)
 		memset(nulls, 0, sizeof(nulls));
 		values[i++] = Int32GetDatum(rec->pid);
 		set_timestamp(values, nulls, i++, rec->backend_start);
-		values[i++] = ObjectIdGetDatum(rec->dbid);
-		set_name(values, nulls, i++, get_database_name(rec->dbid));
-		values[i++] = ObjectIdGetDatum(rec->userid);
-		set_name(values, nulls, i++, GetUserNameFromId(rec->userid, true));
+		i = set_db_role(values, nulls, i, rec->dbid, rec->userid);
 		set_text(values, nulls, i++, rec->appname);
 		set_timestamp(values, nulls, i++, rec->xact_start);
 		set_timestamp(values, nulls, i++, rec->aborted_at);
@@ -339,10 +348,7 @@ txguard_stats(PG_FUNCTION_ARGS)
 
 		memset(values, 0, sizeof(values));
 		memset(nulls, 0, sizeof(nulls));
-		values[i++] = ObjectIdGetDatum(e->key.dbid);
-		set_name(values, nulls, i++, get_database_name(e->key.dbid));
-		values[i++] = ObjectIdGetDatum(e->key.userid);
-		set_name(values, nulls, i++, GetUserNameFromId(e->key.userid, true));
+		i = set_db_role(values, nulls, i, e->key.dbid, e->key.userid);
 		values[i++] = CStringGetTextDatum(unpack_sql_state(e->key.sqlerrcode));
 		values[i++] = Int64GetDatum(e->aborts);
 		values[i++] = Int64GetDatum(e->aborted_blocks);
