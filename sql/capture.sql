@@ -77,7 +77,8 @@ SELECT sqlstate, statement, statement_ordinal FROM txguard_last_abort();
 -- an error inside a function called by a query: the internal query is kept
 CREATE FUNCTION bad_lookup() RETURNS int LANGUAGE plpgsql AS $$
 BEGIN
-    RETURN (SELECT count(*) FROM nosuchtable_in_function);
+    EXECUTE 'SELECT count(*) FROM nosuchtable_in_function';
+    RETURN 0;
 END $$;
 BEGIN;
 SELECT bad_lookup();
@@ -95,7 +96,10 @@ BEGIN
 END $$;
 CREATE TABLE par AS SELECT g FROM generate_series(1, 10) g;
 ANALYZE par;
-SET force_parallel_mode = regress;
+-- force_parallel_mode was renamed debug_parallel_query in 16
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS parallel_guc \gset
+SET :parallel_guc = regress;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
@@ -104,7 +108,7 @@ BEGIN;
 SELECT fail_in_worker(g) FROM par;
 SELECT 1;
 ROLLBACK;
-RESET force_parallel_mode;
+RESET :parallel_guc;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;

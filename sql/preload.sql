@@ -30,12 +30,16 @@ SELECT history_size, history_written, history_overwritten, history_dropped,
        stats_entries, stats_dropped, errors_visible
   FROM txguard_info();
 
--- the objects of the extension, with their privileges
+-- the functions, views and type of the extension, and what PUBLIC may do
 SELECT pg_describe_object(classid, objid, objsubid) AS object
   FROM pg_depend
  WHERE refclassid = 'pg_extension'::regclass
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'txguard')
    AND deptype = 'e'
+   AND (classid <> 'pg_type'::regclass OR objid = 'txguard_abort'::regtype)
  ORDER BY 1;
-SELECT proname, proacl FROM pg_proc WHERE proname LIKE 'txguard\_%' ORDER BY 1;
-SELECT relname, relacl FROM pg_class WHERE relname LIKE 'txguard\_%' ORDER BY 1;
+SELECT proname, has_function_privilege('public', oid, 'EXECUTE') AS public_execute
+  FROM pg_proc WHERE proname LIKE 'txguard\_%' ORDER BY 1;
+SELECT relname, has_table_privilege('public', oid, 'SELECT') AS public_select,
+       has_table_privilege('public', oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS public_write
+  FROM pg_class WHERE relname LIKE 'txguard\_%' AND relkind = 'v' ORDER BY 1;

@@ -20,7 +20,8 @@
 #   --skip-stress    do not run test/stress/run.sh
 #   --keep           keep the build/test copy (its path is printed)
 #   --only=LIST      run only these suites (comma-separated: regress,isolation,tap,clients,stress)
-# Environment: TXGUARD_SUITE_TIMEOUT (seconds per suite, default 420).
+# Environment: TXGUARD_SUITE_TIMEOUT (seconds per suite, default 420);
+#   TXGUARD_COMPAT="13 17 18" also runs test/compat/run.sh for those majors.
 
 set -uo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -280,5 +281,20 @@ elif [ "$DO_STRESS" -eq 1 ] && [ -f "$WORK/test/stress/run.sh" ]; then
 else
     echo "stress: test/stress/run.sh not present (or --skip-stress), skipped"
 fi
+
+# ---------------------------------------------------------------- other majors
+# TXGUARD_COMPAT="13 17 18": also build those PostgreSQL majors from Debian's
+# source packages (cached in /var/cache/txguard-compat) and run the regress,
+# isolation and TAP suites against each.  Off by default: a cold cache costs
+# 5 to 10 minutes per major.
+for major in ${TXGUARD_COMPAT:-}; do
+    log="$WORK/compat-$major.log"
+    say "compat $major (test/compat/run.sh $major)"
+    ( cd "$WORK" && timeout -k 15 "${TXGUARD_COMPAT_TIMEOUT:-1800}" bash test/compat/run.sh "$major" ) \
+        </dev/null 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    count "$log" '^ok: ' '^FAILED: ' "compat$major"
+    suite_level_failure "$rc" "compat$major"
+done
 
 finish

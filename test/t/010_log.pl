@@ -82,6 +82,8 @@ shared_preload_libraries = 'txguard'
 max_prepared_transactions = 2
 ));
 $node->start;
+my $server_version_num =
+  $node->safe_psql('postgres', 'SHOW server_version_num');
 $node->safe_psql('postgres', q(
 CREATE EXTENSION txguard;
 CREATE TABLE t (id int PRIMARY KEY);
@@ -211,82 +213,88 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM t'),
 
 $node->stop;
 
-# ---------------------------------------------------------------------------
-# Node 2: jsonlog
-# ---------------------------------------------------------------------------
-my $jnode = PostgreSQL::Test::Cluster->new('jsonlog');
-$jnode->init;
-$jnode->append_conf('postgresql.conf', qq(
-shared_preload_libraries = 'txguard'
-logging_collector = on
-log_destination = 'jsonlog'
-log_directory = 'log'
-));
-$jnode->start;
-$jnode->safe_psql('postgres', q(
-CREATE EXTENSION txguard;
-CREATE TABLE t (id int PRIMARY KEY);
-INSERT INTO t VALUES (1);
-));
-
-my $jsonfile;
-for (my $i = 0; $i < 10 * $PostgreSQL::Test::Utils::timeout_default; $i++)
-{
-	$jsonfile = $jnode->safe_psql('postgres', "SELECT pg_current_logfile('jsonlog')");
-	last if $jsonfile ne '';
-	usleep(100_000);
-}
-ok($jsonfile =~ /\.json$/, "jsonlog file is $jsonfile");
-$jsonfile = $jnode->data_dir . '/' . $jsonfile;
-
-($out, $err) = run_script($jnode, q(
-SET application_name = 'txg_json';
-BEGIN;
-INSERT INTO t VALUES (1);
-SELECT 1;
-ROLLBACK;
-));
-@client = details_after($err, qr/ERROR:  \Q$msg_25p02\E$/);
-is($client[0], $cause, 'jsonlog node: client DETAIL names the cause');
-
-# The syslogger writes asynchronously: wait until the LOG record is there.
-my ($jlog, $jerr);
-for (my $i = 0; $i < 10 * $PostgreSQL::Test::Utils::timeout_default; $i++)
-{
-	my @recs;
-	foreach my $line (split /\n/, slurp_file($jsonfile))
-	{
-		my $r = eval { decode_json($line) };
-		die "not a JSON line in $jsonfile: $line" unless defined $r;
-		push @recs, $r;
-	}
-	my @mine = grep { ($_->{application_name} // '') eq 'txg_json' } @recs;
-	($jlog) = grep { ($_->{message} // '') =~ /^txguard: aborted transaction ended by/ } @mine;
-	($jerr) = grep { ($_->{state_code} // '') eq '25P02' } @mine;
-	last if defined $jlog && defined $jerr;
-	usleep(100_000);
-}
-ok(defined $jlog, 'jsonlog: the txguard LOG record is there');
-ok(defined $jerr, 'jsonlog: the 25P02 record is there');
 SKIP:
 {
-	skip 'records missing', 11 unless defined $jlog && defined $jerr;
-	is($jlog->{error_severity}, 'LOG', 'jsonlog LOG: error_severity');
-	ok(!exists $jlog->{state_code},
-		'jsonlog LOG: no state_code (00000 is omitted by jsonlog)');
-	like($jlog->{message},
-		qr/^txguard: aborted transaction ended by rollback after 1 ignored command and \d+\.\d{3} s aborted$/,
-		'jsonlog LOG: message');
-	is($jlog->{detail}, $cause, 'jsonlog LOG: detail names 23505 and the statement');
-	ok(!exists $jlog->{statement}, 'jsonlog LOG: no statement field');
-	is($jerr->{error_severity}, 'ERROR', 'jsonlog 25P02: error_severity');
-	is($jerr->{state_code}, '25P02', 'jsonlog 25P02: state_code');
-	is($jerr->{message}, $msg_25p02, 'jsonlog 25P02: message unchanged');
-	is($jerr->{detail}, $client[0], 'jsonlog 25P02: detail equals the client DETAIL');
-	is($jerr->{statement}, 'SELECT 1;', 'jsonlog 25P02: statement');
-	is($jlog->{pid}, $jerr->{pid}, 'jsonlog: both records from the same backend');
+	skip 'jsonlog needs PostgreSQL 15 or later', 1
+	  if $server_version_num < 150000;
+
+	# ---------------------------------------------------------------------------
+	# Node 2: jsonlog
+	# ---------------------------------------------------------------------------
+	my $jnode = PostgreSQL::Test::Cluster->new('jsonlog');
+	$jnode->init;
+	$jnode->append_conf('postgresql.conf', qq(
+	shared_preload_libraries = 'txguard'
+	logging_collector = on
+	log_destination = 'jsonlog'
+	log_directory = 'log'
+	));
+	$jnode->start;
+	$jnode->safe_psql('postgres', q(
+	CREATE EXTENSION txguard;
+	CREATE TABLE t (id int PRIMARY KEY);
+	INSERT INTO t VALUES (1);
+	));
+
+	my $jsonfile;
+	for (my $i = 0; $i < 10 * $PostgreSQL::Test::Utils::timeout_default; $i++)
+	{
+		$jsonfile = $jnode->safe_psql('postgres', "SELECT pg_current_logfile('jsonlog')");
+		last if $jsonfile ne '';
+		usleep(100_000);
+	}
+	ok($jsonfile =~ /\.json$/, "jsonlog file is $jsonfile");
+	$jsonfile = $jnode->data_dir . '/' . $jsonfile;
+
+	($out, $err) = run_script($jnode, q(
+	SET application_name = 'txg_json';
+	BEGIN;
+	INSERT INTO t VALUES (1);
+	SELECT 1;
+	ROLLBACK;
+	));
+	@client = details_after($err, qr/ERROR:  \Q$msg_25p02\E$/);
+	is($client[0], $cause, 'jsonlog node: client DETAIL names the cause');
+
+	# The syslogger writes asynchronously: wait until the LOG record is there.
+	my ($jlog, $jerr);
+	for (my $i = 0; $i < 10 * $PostgreSQL::Test::Utils::timeout_default; $i++)
+	{
+		my @recs;
+		foreach my $line (split /\n/, slurp_file($jsonfile))
+		{
+			my $r = eval { decode_json($line) };
+			die "not a JSON line in $jsonfile: $line" unless defined $r;
+			push @recs, $r;
+		}
+		my @mine = grep { ($_->{application_name} // '') eq 'txg_json' } @recs;
+		($jlog) = grep { ($_->{message} // '') =~ /^txguard: aborted transaction ended by/ } @mine;
+		($jerr) = grep { ($_->{state_code} // '') eq '25P02' } @mine;
+		last if defined $jlog && defined $jerr;
+		usleep(100_000);
+	}
+	ok(defined $jlog, 'jsonlog: the txguard LOG record is there');
+	ok(defined $jerr, 'jsonlog: the 25P02 record is there');
+	SKIP:
+	{
+		skip 'records missing', 11 unless defined $jlog && defined $jerr;
+		is($jlog->{error_severity}, 'LOG', 'jsonlog LOG: error_severity');
+		ok(!exists $jlog->{state_code},
+			'jsonlog LOG: no state_code (00000 is omitted by jsonlog)');
+		like($jlog->{message},
+			qr/^txguard: aborted transaction ended by rollback after 1 ignored command and \d+\.\d{3} s aborted$/,
+			'jsonlog LOG: message');
+		is($jlog->{detail}, $cause, 'jsonlog LOG: detail names 23505 and the statement');
+		ok(!exists $jlog->{statement}, 'jsonlog LOG: no statement field');
+		is($jerr->{error_severity}, 'ERROR', 'jsonlog 25P02: error_severity');
+		is($jerr->{state_code}, '25P02', 'jsonlog 25P02: state_code');
+		is($jerr->{message}, $msg_25p02, 'jsonlog 25P02: message unchanged');
+		is($jerr->{detail}, $client[0], 'jsonlog 25P02: detail equals the client DETAIL');
+		is($jerr->{statement}, 'SELECT 1;', 'jsonlog 25P02: statement');
+		is($jlog->{pid}, $jerr->{pid}, 'jsonlog: both records from the same backend');
+	}
+	$jnode->stop;
 }
-$jnode->stop;
 
 # ---------------------------------------------------------------------------
 # Node 3: log_min_messages = fatal -- ERRORs never reach emit_log_hook
