@@ -32,7 +32,7 @@ REGRESS = preload capture annotate savepoints plpgsql implicit exits \
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_regress \
 	--temp-config=$(TEST_CONF)
 
-ISOLATION = cross_session timeout_fires timeout_not_fired terminate
+ISOLATION = cross_session causes timeout_fires timeout_not_fired terminate
 ISOLATION_OPTS = --inputdir=test/isolation \
 	--temp-instance=$(CURDIR)/tmp_check_iso \
 	--temp-config=$(TEST_CONF) --load-extension=txguard
