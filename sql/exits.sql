@@ -47,6 +47,28 @@ SELECT 1;
 ROLLBACK;
 SELECT sqlstate, in_block, statement_ordinal FROM txguard_last_abort();
 
+-- ROLLBACK AND CHAIN while only a savepoint is aborted: the new block is a
+-- block too
+BEGIN;
+SAVEPOINT a;
+SELECT 1/0;
+ROLLBACK AND CHAIN;
+SELECT 1/0;
+SELECT 1;
+ROLLBACK;
+SELECT sqlstate, in_block, ignored_commands, ended_by FROM txguard_last_abort();
+
+-- COMMIT AND CHAIN that fails at commit starts no new block: the next
+-- autocommit error leaves nothing aborted
+CREATE TABLE ex_parent (id int PRIMARY KEY);
+CREATE TABLE ex_child (p int REFERENCES ex_parent DEFERRABLE INITIALLY DEFERRED);
+BEGIN;
+INSERT INTO ex_child VALUES (1);
+COMMIT AND CHAIN;
+SELECT 1/0;
+SELECT 'not aborted';
+SELECT sqlstate, in_block, ended_by FROM txguard_last_abort();
+
 -- a healthy ROLLBACK records nothing
 SELECT count(*) AS before FROM txguard_aborts \gset
 BEGIN;

@@ -143,6 +143,10 @@ abort_happened(bool sub)
 	TxgRecord  *rec = txg_pending;
 	bool		tracked;
 
+	/* A COMMIT ... AND CHAIN that fails starts no new transaction. */
+	if (!sub && txg_block_ending)
+		txg_chain_pending = false;
+
 	if (!txg_pending_valid ||
 		rec->xact_start != GetCurrentTransactionStartTimestamp())
 	{
@@ -255,7 +259,12 @@ txg_episode_exit(TxgEndReason reason, bool chain)
 	{
 		txg_statement_reset();
 		txg_explicit_block = chain;
-		txg_chain_pending = false;
+
+		/*
+		 * If only a savepoint was aborted, the transaction itself aborts
+		 * after this, and its abort event must not forget the chain.
+		 */
+		txg_chain_pending = chain;
 		txg_block_ending = false;
 	}
 	if (txg_episode_open)
