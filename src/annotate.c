@@ -115,14 +115,20 @@ append_cause_to_detail(ErrorData *edata, const TxgRecord *cause,
 	int			n = 0;
 
 	size = CAUSE_BUFSIZE(txg_max_statement_length + 4) +
-		(edata->detail ? strlen(edata->detail) + 1 : 0) +
+		(edata->detail ? strlen(edata->detail) + 2 : 0) +
 		(suffix ? strlen(suffix) + 1 : 0);
 	buf = alloc_no_fail(size);
 	if (buf == NULL)
 		return;
 
 	if (edata->detail && edata->detail[0] != '\0')
-		n = snprintf(buf, size, "%s ", edata->detail);
+	{
+		size_t		len = strlen(edata->detail);
+
+		/* core's "abort reason: recovery conflict" has no full stop */
+		n = snprintf(buf, size, "%s%s ", edata->detail,
+					 edata->detail[len - 1] == '.' ? "" : ".");
+	}
 	n += txg_format_cause(buf + n, size - n, cause);
 	if (suffix && n < size)
 		snprintf(buf + n, size - n, " %s", suffix);
