@@ -109,7 +109,7 @@ cleanup() {
 		[ -f "$d/postmaster.pid" ] && as_pg "$B/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
 	done
 	if [ "$KEEP" != 1 ]; then
-		rm -rf "$OUT/clusters" "$OUT/cg/data."*
+		rm -rf "$OUT/clusters" "$OUT/cg/data."* "$OUT/cg/template" "$OUT/mem/data" "$OUT/shmem/data"
 	fi
 }
 trap cleanup EXIT
@@ -393,14 +393,12 @@ part_callgrind() {
 	} > "$RES/callgrind_singleuser_check.txt"
 	cat "$RES/callgrind_singleuser_check.txt" >&2
 	# profiles of the txguard runs: where txguard's own instructions go
-	for v in txguard; do
-		for w in abort select txn; do
-			for k in "$CG_SMALL" "$CG_BIG"; do
-				callgrind_annotate --inclusive=yes --threshold=100 "$OUT/cg/$v.$w.$k.out" \
-					> "$OUT/cg/$v.$w.$k.incl.txt" 2>/dev/null || true
-				callgrind_annotate --inclusive=no --threshold=100 "$OUT/cg/$v.$w.$k.out" \
-					> "$OUT/cg/$v.$w.$k.self.txt" 2>/dev/null || true
-			done
+	for w in abort select txn; do
+		for k in "$CG_SMALL" "$CG_BIG"; do
+			callgrind_annotate --inclusive=yes --threshold=100 "$OUT/cg/txguard.$w.$k.out" \
+				> "$OUT/cg/txguard.$w.$k.incl.txt" 2>/dev/null || true
+			callgrind_annotate --inclusive=no --threshold=100 "$OUT/cg/txguard.$w.$k.out" \
+				> "$OUT/cg/txguard.$w.$k.self.txt" 2>/dev/null || true
 		done
 	done
 	cp "$OUT"/cg/txguard.*.incl.txt "$OUT"/cg/txguard.*.self.txt "$RES/" 2>/dev/null || true
@@ -491,10 +489,10 @@ declare -A NG_PORT=([vanilla]=55504 [txguard]=55505 [pgss]=55506 [both]=55507)
 
 ng_sum_new() {		# dir marker-file: sum of the instructions of profiles newer than marker
 	local f total=0 n
-	for f in $(find "$1" -name 'cg.*.out' -newer "$2"); do
+	while IFS= read -r f; do
 		n=$(grep -E '^(summary|totals):' "$f" | tail -1 | awk '{print $2}')
 		total=$((total + ${n:-0}))
-	done
+	done < <(find "$1" -name 'cg.*.out' -newer "$2")
 	echo "$total"
 }
 
