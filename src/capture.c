@@ -152,6 +152,27 @@ txg_statement_reset(void)
 }
 
 /*
+ * Can emit_log_hook see ERRORs?  Core passes a message to the hook only if
+ * it goes to the server log, and log_min_messages orders LOG above ERROR.
+ */
+bool
+txg_errors_reach_hook(void)
+{
+	return log_min_messages != LOG && log_min_messages <= ERROR;
+}
+
+/*
+ * A query started at nesting level 0 that is not a statement of the client:
+ * the SPI queries of deferred triggers fired at commit.  An error they raise
+ * belongs to the statement whose commit fired them.
+ */
+static inline bool
+commit_time_query(QueryDesc *queryDesc)
+{
+	return txg_block_ending || queryDesc->dest->mydest == DestSPI;
+}
+
+/*
  * A top-level statement starts executing.
  */
 static inline void
@@ -186,12 +207,7 @@ txg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 
 	if (nesting_level == 0 && !IsParallelWorker())
 	{
-		/*
-		 * At nesting level 0 but not a statement of the client: the SPI
-		 * queries of deferred triggers fired at commit.  An error they raise
-		 * belongs to the statement whose commit fired them.
-		 */
-		if (txg_block_ending || queryDesc->dest->mydest == DestSPI)
+		if (commit_time_query(queryDesc))
 			stmt_executing = true;
 		else
 			statement_started(queryDesc->sourceText,
@@ -258,8 +274,7 @@ txg_ExecutorEnd(QueryDesc *queryDesc)
 	else
 		standard_ExecutorEnd(queryDesc);
 
-	if (nesting_level == 0 && !txg_block_ending &&
-		queryDesc->dest->mydest != DestSPI)
+	if (nesting_level == 0 && !commit_time_query(queryDesc))
 		stmt_executing = false;
 }
 
@@ -388,8 +403,7 @@ txg_ProcessUtility(TXG_PROCESSUTILITY_ARGS)
 void
 txg_note_uncaptured_abort(void)
 {
-	if (!warned_hidden_errors &&
-		(log_min_messages == LOG || log_min_messages > ERROR))
+	if (!warned_hidden_errors && !txg_errors_reach_hook())
 		warn_hidden_errors = true;
 }
 

@@ -203,9 +203,9 @@ put_abort(ReturnSetInfo *rsinfo, const TxgRecord *rec, bool visible)
 }
 
 static void
-check_columns(ReturnSetInfo *rsinfo, int expected)
+check_columns(TupleDesc tupdesc, int expected)
 {
-	if (rsinfo->setDesc->natts != expected)
+	if (tupdesc->natts != expected)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("txguard's SQL objects do not match its library"),
@@ -233,7 +233,7 @@ txguard_abort_history(PG_FUNCTION_ARGS)
 				 errhint("Pass a backend's process ID, or NULL for all backends.")));
 
 	TXG_INIT_MATERIALIZED_SRF(fcinfo);
-	check_columns(rsinfo, ABORT_COLS);
+	check_columns(rsinfo->setDesc, ABORT_COLS);
 
 	all_stats = has_all_stats();
 	n = txg_history_read(&recs);
@@ -256,7 +256,7 @@ txguard_last_abort(PG_FUNCTION_ARGS)
 
 	txg_require_loaded();
 	TXG_INIT_MATERIALIZED_SRF(fcinfo);
-	check_columns(rsinfo, ABORT_COLS);
+	check_columns(rsinfo->setDesc, ABORT_COLS);
 
 	if (txg_last_valid)
 	{
@@ -282,7 +282,7 @@ txguard_aborted_sessions(PG_FUNCTION_ARGS)
 
 	txg_require_loaded();
 	TXG_INIT_MATERIALIZED_SRF(fcinfo);
-	check_columns(rsinfo, SESSION_COLS);
+	check_columns(rsinfo->setDesc, SESSION_COLS);
 
 	all_stats = has_all_stats();
 	n = txg_slots_read(&recs);
@@ -336,7 +336,7 @@ txguard_stats(PG_FUNCTION_ARGS)
 
 	txg_require_loaded();
 	TXG_INIT_MATERIALIZED_SRF(fcinfo);
-	check_columns(rsinfo, STATS_COLS);
+	check_columns(rsinfo->setDesc, STATS_COLS);
 
 	n = txg_stats_read(&entries, &stats_reset);
 	for (int r = 0; r < n; r++)
@@ -378,11 +378,7 @@ txguard_info(PG_FUNCTION_ARGS)
 	txg_require_loaded();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (tupdesc->natts != INFO_COLS)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("txguard's SQL objects do not match its library"),
-				 errhint("Run ALTER EXTENSION txguard UPDATE.")));
+	check_columns(tupdesc, INFO_COLS);
 
 	txg_history_info(&info);
 	memset(nulls, 0, sizeof(nulls));
@@ -396,9 +392,7 @@ txguard_info(PG_FUNCTION_ARGS)
 	values[i++] = TimestampTzGetDatum(info.stats_reset);
 	values[i++] = CStringGetTextDatum(GetConfigOption("txguard.track",
 													  false, false));
-	/* can emit_log_hook see ERRORs with this session's log_min_messages? */
-	values[i++] = BoolGetDatum(log_min_messages != LOG &&
-							   log_min_messages <= ERROR);
+	values[i++] = BoolGetDatum(txg_errors_reach_hook());
 	Assert(i == INFO_COLS);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),

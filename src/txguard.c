@@ -203,7 +203,7 @@ _PG_init(void)
 	 * the setting is fatal or panic, so write to stderr then, which is the
 	 * server log in every usual set-up.
 	 */
-	if (log_min_messages == LOG || log_min_messages > ERROR)
+	if (!txg_errors_reach_hook())
 	{
 		if (log_min_messages == LOG)
 			ereport(LOG,

@@ -171,6 +171,7 @@ extern bool txg_is_client_backend(void);
 extern void txg_copy_text(char *dst, const char *src, int dstsize);
 extern void txg_statement_reset(void);
 extern void txg_note_uncaptured_abort(void);
+extern bool txg_errors_reach_hook(void);
 
 /* annotate.c */
 extern const char *txg_end_reason_name(TxgEndReason reason);
