@@ -10,6 +10,9 @@ MODULE_big = txguard
 OBJS = \
 	$(WIN32RES) \
 	src/txguard.o \
+	src/hooks.o \
+	src/stmt.o \
+	src/stmtsplit.o \
 	src/capture.o \
 	src/episode.o \
 	src/history.o \

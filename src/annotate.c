@@ -61,6 +61,8 @@ txg_end_reason_name(TxgEndReason reason)
 			return "fatal";
 		case TXG_END_IMPLICIT:
 			return "implicit";
+		case TXG_END_RECOVERY_CONFLICT:
+			return "recovery conflict";
 	}
 	return "unknown";
 }
@@ -182,13 +184,16 @@ txg_annotate_error(ErrorData *edata, const TxgRecord *cause, bool in_savepoint)
  * A FATAL ends a session whose transaction block is aborted.  If it is
  * txguard's own idle timeout ("ours"), turn core's "terminating connection
  * due to administrator command" into a message of its own with SQLSTATE
- * 25P03; if it is core's idle_in_transaction_session_timeout, add the cause
- * to its DETAIL.  Anything else (pg_terminate_backend, shutdown) is left as
- * core wrote it.
+ * 25P03 and say how long the session was idle; if it is core's
+ * idle_in_transaction_session_timeout or a conflict with recovery, add the
+ * cause to its DETAIL.  pg_terminate_backend() and shutdown are left as
+ * core wrote them.  With txguard.annotate = off the cause is never added.
  */
 void
 txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause, bool ours)
 {
+	bool		name_cause = (txg_annotate != TXG_ANNOTATE_OFF);
+
 	if (ours)
 	{
 		static const char msg[] =
@@ -208,9 +213,23 @@ txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause, bool ours)
 		snprintf(idle, sizeof(idle),
 				 "The session was idle for %ld.%03d s.",
 				 secs, usecs / 1000);
-		append_cause_to_detail(edata, cause, idle);
+		if (name_cause)
+			append_cause_to_detail(edata, cause, idle);
+		else
+		{
+			char	   *d = alloc_no_fail(strlen(idle) + 1);
+
+			if (d != NULL)
+			{
+				strcpy(d, idle);
+				edata->detail = d;
+			}
+		}
 	}
-	else if (edata->sqlerrcode == ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT)
+	else if (name_cause &&
+			 (edata->sqlerrcode == ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT ||
+			  edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+			  edata->sqlerrcode == ERRCODE_DATABASE_DROPPED))
 		append_cause_to_detail(edata, cause, NULL);
 }
 

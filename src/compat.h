@@ -156,4 +156,60 @@ extern void txg_init_materialized_srf(FunctionCallInfo fcinfo);
 #define TXG_HAVE_SESSION_END_CAUSE 1
 #endif
 
+
+/* 14 added the JumbleState argument to post_parse_analyze_hook. */
+#if PG_VERSION_NUM >= 140000
+#define TXG_POST_PARSE_ANALYZE_ARGS \
+	ParseState *pstate, Query *query, JumbleState *jstate
+#define TXG_POST_PARSE_ANALYZE_CALL pstate, query, jstate
+#else
+#define TXG_POST_PARSE_ANALYZE_ARGS ParseState *pstate, Query *query
+#define TXG_POST_PARSE_ANALYZE_CALL pstate, query
+#endif
+
+/*
+ * 14 added pgStatSessionEndCause, which die() sets to DISCONNECT_KILLED:
+ * that tells a real SIGTERM (pg_terminate_backend, shutdown) from
+ * txguard's own timer, which asks for termination the same way.  On 13 the
+ * two cannot be told apart.
+ */
+#ifdef TXG_HAVE_SESSION_END_CAUSE
+#define TXG_KILLED_BY_SIGNAL() (pgStatSessionEndCause == DISCONNECT_KILLED)
+#define TXG_ENDED_BY_FATAL() (pgStatSessionEndCause == DISCONNECT_FATAL)
+#else
+#define TXG_KILLED_BY_SIGNAL() false
+#define TXG_ENDED_BY_FATAL() false
+#endif
+
+/*
+ * The backend's own activity entry: 14 exported MyBEEntry (13 keeps it
+ * static).  txguard reads its own entry's state and query text only.
+ */
+#if PG_VERSION_NUM >= 140000
+#include "utils/backend_status.h"
+#define TXG_MY_BEENTRY() (MyBEEntry)
+#else
+#define TXG_MY_BEENTRY() ((PgBackendStatus *) NULL)
+#endif
+
+/*
+ * Core's query id (compute_query_id) arrived in 14; 18 made it signed.
+ * txguard keeps it as the same 64 bits pg_stat_statements shows.
+ */
+#if PG_VERSION_NUM >= 140000
+#define TXG_MY_QUERY_ID() ((uint64) pgstat_get_my_query_id())
+#define TXG_HAVE_QUERY_ID 1
+#else
+#define TXG_MY_QUERY_ID() ((uint64) 0)
+#endif
+
+/*
+ * 14 added pg_do_encoding_conversion_buf() with noError, which converts as
+ * much as it can; on 13 a reader in another encoding sees only the ASCII
+ * characters of a record, the others replaced.
+ */
+#if PG_VERSION_NUM >= 140000
+#define TXG_HAVE_CONVERSION_NOERROR 1
+#endif
+
 #endif							/* TXGUARD_COMPAT_H */

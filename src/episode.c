@@ -1,26 +1,40 @@
 /*-------------------------------------------------------------------------
  *
  * episode.c
- *	  The life of an aborted transaction: binding a captured error to the
- *	  abort that follows it, and noticing how the aborted state ends.
+ *	  The life of an aborted transaction: its cause, the ignored commands,
+ *	  every way it ends, and how a FATAL that ends it is classified.
  *
- * An "episode" starts when an error captured by emit_log_hook (capture.c)
- * is followed by the abort of the same transaction: XACT_EVENT_ABORT for a
- * transaction, SUBXACT_EVENT_ABORT_SUB for a savepoint.  Aborts without a
- * captured error (ROLLBACK, a procedure's ROLLBACK, the abort of a PL/pgSQL
- * exception block's subtransaction, whose error was caught and never
- * emitted) start nothing.  If the abort leaves an explicit transaction
- * block aborted the episode stays open until ROLLBACK, ROLLBACK TO
- * SAVEPOINT, COMMIT or PREPARE TRANSACTION (seen by capture.c's
- * ProcessUtility hook) or until the session ends (before_shmem_exit).
- * Otherwise (autocommit statement, multi-statement string, failed COMMIT)
- * it is closed at once as "implicit".
+ * This file owns all of that state; the hooks in hooks.c only report
+ * events to it:
  *
- * Abort callbacks run after LWLockReleaseAll() with interrupts held; the
- * code here and in history.c never raises an ERROR there and allocates
- * nothing: the three records it uses are allocated once, at load time.
- * The only lock taken is txguard's own LWLock, inside history.c, and never
- * when this backend already holds it.
+ *	txg_episode_error		emit_log_hook saw an ERROR or FATAL
+ *	txg_episode_abort		XACT_EVENT_ABORT / SUBXACT_EVENT_ABORT_SUB
+ *	txg_episode_commit		XACT_EVENT_COMMIT / XACT_EVENT_PREPARE
+ *	txg_episode_utility		a top-level TransactionStmt starts / ended
+ *	txg_episode_safe_point	a top-level statement starts: a safe place
+ *	txg_episode_backend_exit before_shmem_exit
+ *
+ * The cause.  emit_log_hook copies an error that is about to abort the
+ * transaction into the "pending" record, with the statement it belongs to
+ * (stmt.c).  The abort callback that follows binds it: if the abort leaves
+ * an explicit transaction block aborted, an episode opens; otherwise (an
+ * autocommit statement, a multi-statement string, a failed COMMIT) the
+ * abort is recorded as "implicit" at once.  Aborts without a captured error
+ * (ROLLBACK, a procedure's ROLLBACK, a PL/pgSQL exception block's
+ * subtransaction) start nothing.
+ *
+ * The end.  ROLLBACK, ROLLBACK TO SAVEPOINT, COMMIT and PREPARE TRANSACTION
+ * end an episode (txg_episode_utility); so does the end of the session
+ * (txg_episode_backend_exit), whose reason a FATAL classified in
+ * txg_episode_error gives.
+ *
+ * Rules.  txg_episode_error runs inside emit_log_hook, txg_episode_abort
+ * inside AbortTransaction (after LWLockReleaseAll, interrupts held): both
+ * never raise an ERROR, never allocate (the records are allocated once, at
+ * load time) and never log.  The LOG line of an episode that ends there is
+ * deferred to the next safe point (txg_episode_safe_point, or the end of
+ * the session).  The only lock taken is txguard's statistics LWLock, inside
+ * history.c, never while it is held already, and never from the hook.
  *
  * IDENTIFICATION
  *	  src/episode.c
@@ -31,141 +45,251 @@
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "pgstat.h"
-#include "storage/ipc.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
 #include "txguard.h"
 
-/* The error captured by emit_log_hook, waiting for its abort */
-TxgRecord  *txg_pending = NULL;
-bool		txg_pending_valid = false;
+typedef struct EpisodeState
+{
+	TxgRecord  *pending;		/* the error captured by the hook */
+	bool		pending_valid;
+	TxgRecord  *episode;		/* the open episode */
+	bool		open;
+	bool		tracked;		/* counted in the shared history/statistics */
+	uint64		stats_generation;	/* statistics generation when counted */
+	TxgRecord  *last;			/* this backend's latest abort */
+	bool		last_valid;
+	TxgRecord  *deferred_log;	/* an ended episode whose LOG line waits */
+	bool		log_pending;
 
-/* The open episode of this backend */
-TxgRecord  *txg_episode = NULL;
-bool		txg_episode_open = false;
-static bool episode_tracked = false;
+	/* transaction block bookkeeping */
+	bool		explicit_block; /* BEGIN seen in this transaction */
+	bool		block_ending;	/* COMMIT or PREPARE is running */
+	bool		chain_pending;	/* ... AND CHAIN starts a new block */
+	bool		utility_was_aborted;	/* state when the utility started */
 
-/* This backend's most recent abort, for txguard_last_abort() */
-TxgRecord  *txg_last = NULL;
-bool		txg_last_valid = false;
+	TxgEndReason fatal_reason;	/* why a FATAL ends the session */
 
-/* Transaction block bookkeeping, maintained by capture.c */
-bool		txg_explicit_block = false; /* BEGIN seen in this transaction */
-bool		txg_block_ending = false;	/* COMMIT or PREPARE is running */
-bool		txg_chain_pending = false;	/* ... AND CHAIN starts a new block */
+	/* errors are not passed to emit_log_hook: warn once */
+	bool		warn_hidden_errors;
+	bool		warned_hidden_errors;
+} EpisodeState;
 
-/* Why a FATAL ended the open episode, set by emit_log_hook */
-TxgEndReason txg_fatal_reason = TXG_END_NONE;
-
-/* Per-backend registration done */
-bool		txg_backend_ready = false;
-
-static void txg_xact_callback(XactEvent event, void *arg);
-static void txg_subxact_callback(SubXactEvent event,
-								 SubTransactionId mySubid,
-								 SubTransactionId parentSubid, void *arg);
-static void txg_shmem_exit(int code, Datum arg);
+static EpisodeState ep;
 
 void
 txg_episode_init(void)
 {
 	Size		size = txg_record_size();
 
-	txg_pending = MemoryContextAllocZero(TopMemoryContext, size);
-	txg_episode = MemoryContextAllocZero(TopMemoryContext, size);
-	txg_last = MemoryContextAllocZero(TopMemoryContext, size);
+	ep.pending = MemoryContextAllocZero(TopMemoryContext, size);
+	ep.episode = MemoryContextAllocZero(TopMemoryContext, size);
+	ep.last = MemoryContextAllocZero(TopMemoryContext, size);
+	ep.deferred_log = MemoryContextAllocZero(TopMemoryContext, size);
+}
 
-	RegisterXactCallback(txg_xact_callback, NULL);
-	RegisterSubXactCallback(txg_subxact_callback, NULL);
+/* Is an episode open?  (For the SQL functions.) */
+bool
+txg_episode_is_open(void)
+{
+	return ep.open;
 }
 
 /*
- * Per-backend set-up, done at the first top-level statement of a backend,
- * a safe place: never inside the error machinery.  Registering after
- * InitPostgres makes txg_shmem_exit run before ShutdownPostgres aborts the
- * transaction, while the block is still visibly aborted.
+ * Copy this backend's latest abort into 'out' (txg_record_size() bytes),
+ * with the open episode's live counters.  False if there is none.
  */
-void
-txg_backend_init(void)
+bool
+txg_episode_last(TxgRecord *out)
 {
-	txg_backend_ready = true;
-	if (!txg_is_client_backend())
-		return;
-	before_shmem_exit(txg_shmem_exit, (Datum) 0);
-	txg_timeout_register();
-	txg_slot_clear();
+	if (!ep.last_valid)
+		return false;
+	if (ep.open && ep.episode->aborted_at == ep.last->aborted_at)
+		memcpy(out, ep.episode, txg_record_size());
+	else
+		memcpy(out, ep.last, txg_record_size());
+	return true;
 }
 
 /* A transaction ended normally, or without an error of its own. */
 static void
 transaction_ended(void)
 {
-	txg_pending_valid = false;
-	txg_statement_reset();
-	txg_explicit_block = txg_chain_pending;
-	txg_chain_pending = false;
-	txg_block_ending = false;
+	ep.pending_valid = false;
+	ep.explicit_block = ep.chain_pending;
+	ep.chain_pending = false;
+	ep.block_ending = false;
 }
 
 /*
- * Close the open episode.  Called from ProcessUtility (ROLLBACK and
- * friends), from a new abort, and from before_shmem_exit.
+ * Close the open episode.  'can_log': this is a safe place for ereport(LOG);
+ * otherwise the LOG line waits for the next safe point.
  */
 static void
-episode_close(TxgEndReason reason)
+episode_close(TxgEndReason reason, bool can_log)
 {
-	TxgRecord  *ep = txg_episode;
+	TxgRecord  *rec = ep.episode;
 
 	txg_timeout_disarm();
-	ep->ended_by = reason;
-	ep->ended_at = GetCurrentTimestamp();
-	txg_episode_open = false;
+	rec->ended_by = reason;
+	rec->ended_at = GetCurrentTimestamp();
+	ep.open = false;
 
 	txg_slot_clear();
-	txg_history_end(ep, episode_tracked);
+	txg_history_end(rec, ep.tracked, ep.stats_generation);
 
-	if (txg_last_valid && txg_last->aborted_at == ep->aborted_at)
-		memcpy(txg_last, ep, txg_record_size());
+	if (ep.last_valid && ep.last->aborted_at == rec->aborted_at)
+		memcpy(ep.last, rec, txg_record_size());
 
 	if (txg_log_aborts)
-		txg_log_episode_end(ep);
+	{
+		if (can_log)
+		{
+			if (ep.log_pending)
+			{
+				ep.log_pending = false;
+				txg_log_episode_end(ep.deferred_log);
+			}
+			txg_log_episode_end(rec);
+		}
+		else
+		{
+			/* a second unsafe end before a safe point replaces the first */
+			memcpy(ep.deferred_log, rec, txg_record_size());
+			ep.log_pending = true;
+		}
+	}
 }
 
 /*
- * An abort.  "sub" is true for the abort of a subtransaction.
+ * A top-level statement starts, or a utility ends: a safe place to write a
+ * deferred LOG line, to warn about invisible errors, and to close an
+ * episode whose end was not seen (the session is no longer aborted).
  */
-static void
-abort_happened(bool sub)
+void
+txg_episode_safe_point(void)
 {
-	TxgRecord  *rec = txg_pending;
+	if (ep.log_pending)
+	{
+		ep.log_pending = false;
+		txg_log_episode_end(ep.deferred_log);
+	}
+	if (ep.open && !IsAbortedTransactionBlockState())
+		episode_close(TXG_END_ROLLBACK, true);
+	if (unlikely(ep.warn_hidden_errors && !ep.warned_hidden_errors))
+	{
+		ep.warned_hidden_errors = true;
+		ereport(WARNING,
+				(errmsg("txguard cannot see the errors of this session"),
+				 errdetail("Errors are not passed to emit_log_hook while \"log_min_messages\" is set to \"%s\".",
+						   GetConfigOption("log_min_messages", false, false)),
+				 errhint("Set \"log_min_messages\" to \"error\" or a lower level.")));
+	}
+}
+
+/*
+ * emit_log_hook saw an ERROR or FATAL of a client backend (never while the
+ * hook is already running).
+ */
+void
+txg_episode_error(ErrorData *edata)
+{
+	if (edata->elevel == ERROR)
+	{
+		if (IsAbortedTransactionBlockState())
+		{
+			/* A consequence: never a cause. */
+			if (ep.open)
+			{
+				TxgRecord  *rec = ep.episode;
+
+				rec->ignored++;
+				rec->idle_since = GetCurrentTimestamp();
+				rec->copy_in = false;
+				txg_slot_touch(rec);
+				txg_timeout_arm();
+				txg_annotate_error(edata, rec, rec->in_savepoint);
+			}
+		}
+		else if (IsTransactionOrTransactionBlock())
+		{
+			TxgStmtRef	ref;
+
+			txg_stmt_charge_error(edata, &ref);
+			txg_capture_record(ep.pending, edata, &ref);
+			ep.pending_valid = true;
+		}
+	}
+	else if (edata->elevel == FATAL && ep.open &&
+			 IsAbortedTransactionBlockState())
+	{
+		bool		ours = false;
+
+		switch (edata->sqlerrcode)
+		{
+			case ERRCODE_ADMIN_SHUTDOWN:
+				/*
+				 * txguard's timer asks for termination the way a SIGTERM
+				 * does.  If a real SIGTERM (pg_terminate_backend, shutdown)
+				 * came too, the termination is the administrator's.
+				 */
+				ours = txg_timeout_fired && !TXG_KILLED_BY_SIGNAL();
+				ep.fatal_reason = ours ? TXG_END_TIMEOUT : TXG_END_TERMINATED;
+				break;
+			case ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT:
+				ep.fatal_reason = TXG_END_IDLE_TIMEOUT;
+				break;
+			case ERRCODE_T_R_SERIALIZATION_FAILURE:
+			case ERRCODE_DATABASE_DROPPED:
+				/* "terminating connection due to conflict with recovery" */
+				ep.fatal_reason = TXG_END_RECOVERY_CONFLICT;
+				break;
+			default:
+				ep.fatal_reason = TXG_END_FATAL;
+				break;
+		}
+		txg_annotate_fatal(edata, ep.episode, ours);
+	}
+}
+
+/*
+ * An abort: of the transaction, or with 'sub' of a subtransaction.
+ */
+void
+txg_episode_abort(bool sub)
+{
+	TxgRecord  *rec = ep.pending;
 	bool		tracked;
 
 	/* A COMMIT ... AND CHAIN that fails starts no new transaction. */
-	if (!sub && txg_block_ending)
-		txg_chain_pending = false;
+	if (!sub && ep.block_ending)
+		ep.chain_pending = false;
 
-	if (!txg_pending_valid ||
-		rec->xact_start != GetCurrentTransactionStartTimestamp())
+	if (!ep.pending_valid ||
+		rec->xact_start != GetCurrentTransactionStartTimestamp() ||
+		rec->stmt_start != GetCurrentStatementStartTimestamp())
 	{
-		txg_pending_valid = false;
+		ep.pending_valid = false;
 		if (!sub)
 		{
 			if (txg_enabled && TransactionBlockStatusCode() == 'T' &&
-				txg_is_client_backend())
-				txg_note_uncaptured_abort();
-			if (!txg_episode_open)
+				txg_is_client_backend() && !txg_errors_reach_hook())
+				ep.warn_hidden_errors = true;
+			if (!ep.open)
 				transaction_ended();
 		}
 		return;
 	}
-	txg_pending_valid = false;
+	ep.pending_valid = false;
 
-	/* An exit we did not see (should not happen): close the old episode. */
-	if (txg_episode_open)
-		episode_close(sub ? TXG_END_ROLLBACK_TO : TXG_END_ROLLBACK);
+	/* An end we did not see (should not happen): close the old episode. */
+	if (ep.open)
+		episode_close(sub ? TXG_END_ROLLBACK_TO : TXG_END_ROLLBACK, false);
 
 	if (sub)
 	{
@@ -174,7 +298,7 @@ abort_happened(bool sub)
 	}
 	else
 	{
-		rec->in_block = txg_explicit_block && !txg_block_ending;
+		rec->in_block = ep.explicit_block && !ep.block_ending;
 		rec->in_savepoint = false;
 	}
 	if (!rec->in_block)
@@ -185,128 +309,147 @@ abort_happened(bool sub)
 
 	tracked = txg_track == TXG_TRACK_ALL ||
 		(txg_track == TXG_TRACK_BLOCKS && rec->in_block);
-	txg_history_record(rec, tracked);
+	ep.stats_generation = txg_history_record(rec, tracked);
 
-	memcpy(txg_last, rec, txg_record_size());
-	txg_last_valid = true;
+	memcpy(ep.last, rec, txg_record_size());
+	ep.last_valid = true;
 
 	if (rec->in_block)
 	{
-		memcpy(txg_episode, rec, txg_record_size());
-		txg_episode_open = true;
-		episode_tracked = tracked;
-		txg_fatal_reason = TXG_END_NONE;
-		txg_slot_publish(txg_episode);
-		txg_timeout_arm();
-		if (!sub)
-			txg_statement_reset();
+		memcpy(ep.episode, rec, txg_record_size());
+		ep.open = true;
+		ep.tracked = tracked;
+		ep.fatal_reason = TXG_END_NONE;
+		txg_slot_publish(ep.episode);
+
+		/*
+		 * A client still sending the data of a failed COPY FROM STDIN is
+		 * not idle: the clock starts at its next command, as core's
+		 * idle-in-transaction timeout does.
+		 */
+		if (!rec->copy_in)
+			txg_timeout_arm();
 	}
 	else if (!sub)
 		transaction_ended();
 }
 
-/*
- * Transaction callback.  Everything but the abort is one comparison and a
- * few stores.
- */
-static void
-txg_xact_callback(XactEvent event, void *arg)
+/* The transaction committed or was prepared. */
+void
+txg_episode_commit(void)
 {
-	switch (event)
+	transaction_ended();
+}
+
+/*
+ * A top-level TransactionStmt starts ('done' false) or returned normally
+ * ('done' true).  While the block is aborted only ROLLBACK, ROLLBACK TO
+ * SAVEPOINT, COMMIT and PREPARE TRANSACTION get here; when one returns and
+ * the block is no longer aborted, the exit is committed to happen.  An
+ * error (ROLLBACK TO an unknown savepoint) leaves the session aborted and is
+ * an ignored command.
+ */
+void
+txg_episode_utility(TransactionStmt *tstmt, bool done)
+{
+	if (!done)
 	{
-		case XACT_EVENT_ABORT:
-			abort_happened(false);
+		ep.utility_was_aborted = IsAbortedTransactionBlockState();
+		return;
+	}
+
+	if (ep.utility_was_aborted)
+	{
+		TxgEndReason reason;
+
+		if (IsAbortedTransactionBlockState())
+			return;
+
+		switch (tstmt->kind)
+		{
+			case TRANS_STMT_ROLLBACK_TO:
+				reason = TXG_END_ROLLBACK_TO;
+				break;
+			case TRANS_STMT_COMMIT:
+				reason = TXG_END_COMMIT;
+				break;
+			case TRANS_STMT_PREPARE:
+				reason = TXG_END_PREPARE;
+				break;
+			default:
+				reason = TXG_END_ROLLBACK;
+				break;
+		}
+		ep.pending_valid = false;
+		if (reason != TXG_END_ROLLBACK_TO)
+		{
+			ep.explicit_block = tstmt->chain;
+
+			/*
+			 * If only a savepoint was aborted, the transaction itself aborts
+			 * after this, and its abort event must not forget the chain.
+			 */
+			ep.chain_pending = tstmt->chain;
+			ep.block_ending = false;
+		}
+		if (ep.open)
+			episode_close(reason, true);
+		return;
+	}
+
+	switch (tstmt->kind)
+	{
+		case TRANS_STMT_BEGIN:
+		case TRANS_STMT_START:
+			ep.explicit_block = true;
 			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PREPARE:
-			transaction_ended();
+		case TRANS_STMT_COMMIT:
+		case TRANS_STMT_PREPARE:
+
+			/*
+			 * Deferred constraints fire after this returns: an error then
+			 * belongs to this statement, and it ends the block.
+			 */
+			ep.block_ending = true;
+			ep.chain_pending = tstmt->chain;
+			break;
+		case TRANS_STMT_ROLLBACK:
+			ep.chain_pending = tstmt->chain;
 			break;
 		default:
 			break;
 	}
 }
 
-static void
-txg_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					 SubTransactionId parentSubid, void *arg)
-{
-	if (event == SUBXACT_EVENT_ABORT_SUB && txg_pending_valid)
-		abort_happened(true);
-}
-
 /*
- * An error was raised while the block is aborted: one more ignored
- * command, and the idle clock starts again.  Runs inside emit_log_hook.
+ * The session ends (before_shmem_exit).  Closes an open episode with the
+ * reason a FATAL gave, or as a disconnect.
  */
 void
-txg_episode_ignored(void)
+txg_episode_backend_exit(void)
 {
-	txg_episode->ignored++;
-	txg_episode->idle_since = GetCurrentTimestamp();
-	txg_slot_touch(txg_episode);
-	txg_timeout_arm();
-}
+	TxgEndReason reason = ep.fatal_reason;
 
-/*
- * The session left the aborted state with ROLLBACK, ROLLBACK TO SAVEPOINT,
- * COMMIT or PREPARE TRANSACTION (chain: ... AND CHAIN).
- */
-void
-txg_episode_exit(TxgEndReason reason, bool chain)
-{
-	txg_pending_valid = false;
-	if (reason != TXG_END_ROLLBACK_TO)
+	if (ep.log_pending)
 	{
-		txg_statement_reset();
-		txg_explicit_block = chain;
-
-		/*
-		 * If only a savepoint was aborted, the transaction itself aborts
-		 * after this, and its abort event must not forget the chain.
-		 */
-		txg_chain_pending = chain;
-		txg_block_ending = false;
+		ep.log_pending = false;
+		txg_log_episode_end(ep.deferred_log);
 	}
-	if (txg_episode_open)
-		episode_close(reason);
-}
 
-/*
- * A statement runs while an episode is open, so the session left the
- * aborted state in a way txguard did not see.  Close it rather than keep
- * a stale cause.
- */
-void
-txg_episode_heal(void)
-{
-	if (txg_episode_open && !IsAbortedTransactionBlockState())
-		episode_close(TXG_END_ROLLBACK);
-}
-
-/*
- * before_shmem_exit callback: the session ends while its block is aborted.
- */
-static void
-txg_shmem_exit(int code, Datum arg)
-{
-	TxgEndReason reason = txg_fatal_reason;
-
-	if (!txg_episode_open)
+	if (!ep.open)
 		return;
 
 	if (reason == TXG_END_NONE)
 	{
 		/* The FATAL did not reach emit_log_hook (log_min_messages = panic). */
-		if (txg_timeout_fired)
+		if (txg_timeout_fired && !TXG_KILLED_BY_SIGNAL())
 			reason = TXG_END_TIMEOUT;
-#ifdef TXG_HAVE_SESSION_END_CAUSE
-		else if (pgStatSessionEndCause == DISCONNECT_KILLED)
+		else if (TXG_KILLED_BY_SIGNAL())
 			reason = TXG_END_TERMINATED;
-		else if (pgStatSessionEndCause == DISCONNECT_FATAL)
+		else if (TXG_ENDED_BY_FATAL())
 			reason = TXG_END_FATAL;
-#endif
 		else
 			reason = TXG_END_DISCONNECT;
 	}
-	episode_close(reason);
+	episode_close(reason, true);
 }

@@ -13,7 +13,16 @@
  * (message, detail, hint, context, object names, statement, internal query)
  * and its client address are shown only to roles that have the privileges
  * of pg_read_all_stats or of the row's role (superusers have both); other
- * roles see the row with those columns NULL.
+ * roles see the row with those columns NULL.  The rule is applied to the
+ * current role, also for the session's own last abort: after SET ROLE a
+ * request does not see what another role's request left behind.
+ *
+ * Encodings.  Each record keeps the encoding of the database it was
+ * captured in.  Its texts are converted to the reader's database encoding,
+ * as pg_stat_statements converts query texts; a character that cannot be
+ * converted (or a non-ASCII byte of an SQL_ASCII database) is replaced
+ * with U+FFFD in UTF8 and '?' elsewhere, so that one bad record never
+ * makes a whole view fail.
  *
  * IDENTIFICATION
  *	  src/funcs.c
@@ -23,10 +32,13 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -79,7 +91,130 @@ txg_init_materialized_srf(FunctionCallInfo fcinfo)
 }
 #endif
 
-/* Text datum, or NULL for an empty string */
+/* Append the replacement character of encoding 'enc' */
+static void
+append_replacement(StringInfo out, int enc)
+{
+	if (enc == PG_UTF8)
+		appendBinaryStringInfo(out, "\xEF\xBF\xBD", 3);
+	else
+		appendStringInfoChar(out, '?');
+}
+
+static bool
+all_ascii(const char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+	{
+		if (IS_HIGHBIT_SET(s[i]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Convert s (len bytes, encoding 'from') to encoding 'to', replacing what
+ * cannot be converted.  Never raises an error for the data.
+ */
+static char *
+convert_replacing(const char *s, int len, int from, int to)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+
+	if (from == PG_SQL_ASCII)
+	{
+		/* SQL_ASCII text may hold any bytes: keep ASCII, replace the rest */
+		for (int i = 0; i < len; i++)
+		{
+			if (IS_HIGHBIT_SET(s[i]))
+				append_replacement(&out, to);
+			else
+				appendStringInfoChar(&out, s[i]);
+		}
+		return out.data;
+	}
+
+#ifdef TXG_HAVE_CONVERSION_NOERROR
+	{
+		Oid			proc = FindDefaultConversionProc(from, to);
+		char	   *buf;
+		int			pos = 0;
+
+		if (!OidIsValid(proc))
+		{
+			/* no direct conversion: go through UTF8 */
+			if (from != PG_UTF8 && to != PG_UTF8)
+			{
+				char	   *u = convert_replacing(s, len, from, PG_UTF8);
+
+				return convert_replacing(u, strlen(u), PG_UTF8, to);
+			}
+			goto ascii_only;
+		}
+
+		buf = palloc((Size) len * MAX_CONVERSION_GROWTH + 1);
+		while (pos < len)
+		{
+			int			done;
+
+			done = pg_do_encoding_conversion_buf(proc, from, to,
+												 (unsigned char *) s + pos,
+												 len - pos,
+												 (unsigned char *) buf,
+												 (len - pos) * MAX_CONVERSION_GROWTH + 1,
+												 true);
+			appendStringInfoString(&out, buf);
+			pos += done;
+			if (pos < len)
+			{
+				/* s[pos] could not be converted, or is not valid: skip it */
+				append_replacement(&out, to);
+				pos += Max(Min(pg_encoding_mblen_bounded(from, s + pos),
+							   len - pos), 1);
+			}
+		}
+		pfree(buf);
+		return out.data;
+	}
+ascii_only:
+#endif
+	/* keep ASCII characters, replace the others */
+	for (int i = 0; i < len;)
+	{
+		int			l = Max(Min(pg_encoding_mblen(from, s + i), len - i), 1);
+
+		if (l == 1 && !IS_HIGHBIT_SET(s[i]))
+			appendStringInfoChar(&out, s[i]);
+		else
+			append_replacement(&out, to);
+		i += l;
+	}
+	return out.data;
+}
+
+/* Text datum of s (in encoding 'enc'), or NULL for an empty string */
+static void
+set_text_enc(Datum *values, bool *nulls, int i, const char *s, int enc)
+{
+	int			db = GetDatabaseEncoding();
+	int			len;
+
+	if (s == NULL || s[0] == '\0')
+	{
+		nulls[i] = true;
+		return;
+	}
+	len = strlen(s);
+	if (enc == db || db == PG_SQL_ASCII || !PG_VALID_BE_ENCODING(enc) ||
+		all_ascii(s, len))
+		values[i] = CStringGetTextDatum(s);
+	else
+		values[i] = CStringGetTextDatum(convert_replacing(s, len, enc, db));
+}
+
+/* Text datum of a plain ASCII string, or NULL for an empty string */
 static void
 set_text(Datum *values, bool *nulls, int i, const char *s)
 {
@@ -171,17 +306,19 @@ put_abort(ReturnSetInfo *rsinfo, const TxgRecord *rec, bool visible)
 	values[i++] = CStringGetTextDatum(unpack_sql_state(rec->sqlerrcode));
 	if (visible)
 	{
-		set_text(values, nulls, i++, rec->message);
-		set_text(values, nulls, i++, rec->detail);
-		set_text(values, nulls, i++, rec->hint);
-		set_text(values, nulls, i++, rec->context);
-		set_text(values, nulls, i++, rec->schema_name);
-		set_text(values, nulls, i++, rec->table_name);
-		set_text(values, nulls, i++, rec->column_name);
-		set_text(values, nulls, i++, rec->datatype_name);
-		set_text(values, nulls, i++, rec->constraint_name);
-		set_text(values, nulls, i++, rec->statement);
-		set_text(values, nulls, i++, rec->internal_query);
+		int			enc = rec->encoding;
+
+		set_text_enc(values, nulls, i++, rec->message, enc);
+		set_text_enc(values, nulls, i++, rec->detail, enc);
+		set_text_enc(values, nulls, i++, rec->hint, enc);
+		set_text_enc(values, nulls, i++, rec->context, enc);
+		set_text_enc(values, nulls, i++, rec->schema_name, enc);
+		set_text_enc(values, nulls, i++, rec->table_name, enc);
+		set_text_enc(values, nulls, i++, rec->column_name, enc);
+		set_text_enc(values, nulls, i++, rec->datatype_name, enc);
+		set_text_enc(values, nulls, i++, rec->constraint_name, enc);
+		set_text_enc(values, nulls, i++, rec->statement, enc);
+		set_text_enc(values, nulls, i++, rec->internal_query, enc);
 	}
 	else
 	{
@@ -248,24 +385,23 @@ txguard_abort_history(PG_FUNCTION_ARGS)
 
 /*
  * txguard_last_abort(): this session's most recent abort, zero or one row.
+ * Its texts are shown under the same rule as the views, applied to the
+ * current role.
  */
 Datum
 txguard_last_abort(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TxgRecord  *rec;
 
 	txg_require_loaded();
 	TXG_INIT_MATERIALIZED_SRF(fcinfo);
 	check_columns(rsinfo->setDesc, ABORT_COLS);
 
-	if (txg_last_valid)
-	{
-		const TxgRecord *rec = txg_last;
-
-		if (txg_episode_open && txg_episode->aborted_at == txg_last->aborted_at)
-			rec = txg_episode;
-		put_abort(rsinfo, rec, true);
-	}
+	rec = palloc(txg_record_size());
+	if (txg_episode_last(rec))
+		put_abort(rsinfo, rec, can_see(rec->userid, has_all_stats()));
+	pfree(rec);
 	return (Datum) 0;
 }
 
@@ -306,8 +442,8 @@ txguard_aborted_sessions(PG_FUNCTION_ARGS)
 		values[i++] = CStringGetTextDatum(unpack_sql_state(rec->sqlerrcode));
 		if (visible)
 		{
-			set_text(values, nulls, i++, rec->message);
-			set_text(values, nulls, i++, rec->statement);
+			set_text_enc(values, nulls, i++, rec->message, rec->encoding);
+			set_text_enc(values, nulls, i++, rec->statement, rec->encoding);
 		}
 		else
 		{

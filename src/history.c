@@ -84,6 +84,7 @@ typedef struct TxgSharedState
 	pg_atomic_uint64 reset_seq; /* positions up to this one are hidden */
 	pg_atomic_uint64 dropped;	/* ring writes given up, since reset */
 	/* the rest is protected by lock */
+	uint64		stats_generation;	/* bumped by every reset */
 	TimestampTz stats_reset;
 	int			stats_used;
 	int64		stats_dropped;
@@ -167,6 +168,7 @@ txg_shmem_startup(void)
 		pg_atomic_init_u64(&txg_shared->reset_seq, 0);
 		pg_atomic_init_u64(&txg_shared->dropped, 0);
 		txg_shared->stats_reset = GetCurrentTimestamp();
+		txg_shared->stats_generation = 1;
 		for (int i = 0; i < nslots_requested + txg_history_size; i++)
 		{
 			TxgEntryHeader *e = (TxgEntryHeader *) (txg_slots + i * entry_size());
@@ -310,11 +312,45 @@ stats_lookup(Oid dbid, Oid userid, int sqlerrcode, bool create)
 }
 
 /*
- * Add to the counters of rec's (database, role, SQLSTATE).
+ * Count a new abort of rec's (database, role, SQLSTATE).  Returns the
+ * statistics generation it was counted in.
+ */
+static uint64
+stats_add_abort(const TxgRecord *rec)
+{
+	LWLock	   *lock = txg_shared->lock;
+	TxgStatsEntry *entry;
+	uint64		generation;
+
+	if (LWLockHeldByMe(lock))
+		return 0;
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	generation = txg_shared->stats_generation;
+	entry = stats_lookup(rec->dbid, rec->userid, rec->sqlerrcode, true);
+	if (entry == NULL)
+		txg_shared->stats_dropped++;
+	else
+	{
+		entry->aborts++;
+		if (rec->in_block)
+			entry->aborted_blocks++;
+		if (entry->first_seen == 0)
+			entry->first_seen = rec->aborted_at;
+		entry->last_seen = rec->aborted_at;
+	}
+	LWLockRelease(lock);
+	return generation;
+}
+
+/*
+ * An episode counted in 'generation' ended: add its ignored commands and a
+ * termination to its entry.  Nothing is added if the statistics were reset
+ * since (the abort belongs to the forgotten period), or if the abort itself
+ * could not be counted (it was counted in stats_dropped then).
  */
 static void
-stats_add(const TxgRecord *rec, int64 aborts, int64 blocks, int64 ignored,
-		  int64 terminated)
+stats_add_end(const TxgRecord *rec, uint64 generation)
 {
 	LWLock	   *lock = txg_shared->lock;
 	TxgStatsEntry *entry;
@@ -323,20 +359,14 @@ stats_add(const TxgRecord *rec, int64 aborts, int64 blocks, int64 ignored,
 		return;
 
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	entry = stats_lookup(rec->dbid, rec->userid, rec->sqlerrcode, true);
-	if (entry == NULL)
-		txg_shared->stats_dropped++;
-	else
+	if (generation != 0 && generation == txg_shared->stats_generation)
 	{
-		entry->aborts += aborts;
-		entry->aborted_blocks += blocks;
-		entry->ignored_commands += ignored;
-		entry->sessions_terminated += terminated;
-		if (aborts > 0)
+		entry = stats_lookup(rec->dbid, rec->userid, rec->sqlerrcode, false);
+		if (entry != NULL)
 		{
-			if (entry->first_seen == 0)
-				entry->first_seen = rec->aborted_at;
-			entry->last_seen = rec->aborted_at;
+			entry->ignored_commands += rec->ignored;
+			if (rec->ended_by == TXG_END_TIMEOUT)
+				entry->sessions_terminated++;
 		}
 	}
 	LWLockRelease(lock);
@@ -346,9 +376,10 @@ stats_add(const TxgRecord *rec, int64 aborts, int64 blocks, int64 ignored,
 
 /*
  * Record a new abort: claim a ring position for it and count it.  Sets
- * rec->seq (0 if not in the ring) and rec->slot.
+ * rec->seq (0 if not in the ring) and rec->slot.  Returns the statistics
+ * generation, for txg_history_end().
  */
-void
+uint64
 txg_history_record(TxgRecord *rec, bool tracked)
 {
 	TxgEntryHeader *slot = my_slot();
@@ -356,29 +387,39 @@ txg_history_record(TxgRecord *rec, bool tracked)
 	rec->seq = 0;
 	rec->slot = slot ? TXG_MY_PROC_INDEX() : -1;
 	if (txg_shared == NULL || !tracked)
-		return;
+		return 0;
 
 	if (txg_shared->history_size > 0)
 	{
 		uint64		seq = pg_atomic_add_fetch_u64(&txg_shared->next_seq, 1);
 		TxgEntryHeader *e = ring_entry(seq);
+		bool		written = false;
 
 		rec->seq = seq;
 		if (entry_begin_write(e))
 		{
-			memcpy(ENTRY_RECORD(e), rec, txg_shared->record_size);
-			if (!txg_store_detail)
-				ENTRY_RECORD(e)->detail[0] = '\0';
+			/*
+			 * A writer delayed between claiming its position and getting
+			 * here may find the ring wrapped past it: never overwrite a newer
+			 * record with an older one.
+			 */
+			if (ENTRY_RECORD(e)->seq < seq)
+			{
+				memcpy(ENTRY_RECORD(e), rec, txg_shared->record_size);
+				if (!txg_store_detail)
+					ENTRY_RECORD(e)->detail[0] = '\0';
+				written = true;
+			}
 			entry_end_write(e);
 		}
-		else
+		if (!written)
 		{
 			pg_atomic_fetch_add_u64(&txg_shared->dropped, 1);
 			rec->seq = 0;
 		}
 	}
 
-	stats_add(rec, 1, rec->in_block ? 1 : 0, 0, 0);
+	return stats_add_abort(rec);
 }
 
 /*
@@ -386,7 +427,7 @@ txg_history_record(TxgRecord *rec, bool tracked)
  * count its ignored commands and a termination.
  */
 void
-txg_history_end(const TxgRecord *rec, bool tracked)
+txg_history_end(const TxgRecord *rec, bool tracked, uint64 stats_generation)
 {
 	if (txg_shared == NULL || !tracked)
 		return;
@@ -410,8 +451,7 @@ txg_history_end(const TxgRecord *rec, bool tracked)
 		}
 	}
 
-	stats_add(rec, 0, 0, rec->ignored,
-			  rec->ended_by == TXG_END_TIMEOUT ? 1 : 0);
+	stats_add_end(rec, stats_generation);
 }
 
 /* Publish the open episode in this backend's slot. */
@@ -575,6 +615,7 @@ txg_history_reset(void)
 
 	LWLockAcquire(txg_shared->lock, LW_EXCLUSIVE);
 	memset(txg_stats, 0, sizeof(TxgStatsEntry) * TXG_STATS_ENTRIES);
+	txg_shared->stats_generation++;
 	txg_shared->stats_used = 0;
 	txg_shared->stats_dropped = 0;
 	txg_shared->stats_reset = GetCurrentTimestamp();

@@ -13,13 +13,21 @@
  * cancels every timer (disable_all_timeouts) before the hook runs.  It is
  * disarmed when the episode ends.
  *
- * The handler runs in signal context: it only reads backend-local state and
- * the backend's own wait event, and sets flags.  If the session is waiting
+ * The handler runs in signal context: it reads only its own sig_atomic_t
+ * flag (armed) and the backend's own wait event (a 4-byte word that the
+ * backend itself writes), and sets flags.  If the session is waiting
  * for its client it sets ProcDiePending, as die() does; ProcessInterrupts
  * then raises "terminating connection due to administrator command", which
  * emit_log_hook recognises by txg_timeout_fired and rewrites (annotate.c).
  * If the session is busy (sending a large error to a slow client) the
  * timer, periodic on 14+, looks again a little later.
+ *
+ * episode.c arms the timer only while an episode is open, and disarms it
+ * whenever the episode ends, so "armed" means "idle in an aborted block"
+ * whenever the backend waits for its client.  After an error in COPY FROM
+ * STDIN the client may still be sending the rest of its data, which core
+ * reads and ignores; episode.c then leaves the timer off until the next
+ * command, as core's idle-in-transaction timeout does.
  *
  * Only client backends ever arm the timer.  No locks are taken here.
  *
@@ -58,12 +66,13 @@ txg_timeout_register(void)
 }
 
 /*
- * Start (or restart) the idle clock of the open episode.
+ * Start (or restart) the idle clock of the open episode (episode.c calls
+ * this only while one is open).
  */
 void
 txg_timeout_arm(void)
 {
-	if (!timeout_registered || !txg_episode_open)
+	if (!timeout_registered)
 		return;
 	if (txg_idle_timeout <= 0)
 	{
@@ -106,8 +115,7 @@ txg_timeout_handler(void)
 {
 	uint32		wait_event;
 
-	if (!timeout_armed || !txg_episode_open ||
-		!IsAbortedTransactionBlockState() || MyProc == NULL)
+	if (!timeout_armed || MyProc == NULL)
 		return;
 
 	wait_event = *((volatile uint32 *) &MyProc->wait_event_info);

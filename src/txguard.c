@@ -70,6 +70,16 @@ txg_record_size(void)
 }
 
 /*
+ * Can emit_log_hook see ERRORs?  Core passes a message to the hook only if
+ * it goes to the server log, and log_min_messages orders LOG above ERROR.
+ */
+bool
+txg_errors_reach_hook(void)
+{
+	return log_min_messages != LOG && log_min_messages <= ERROR;
+}
+
+/*
  * Raise the error every SQL function raises when the library was not
  * preloaded.
  */
@@ -192,8 +202,8 @@ _PG_init(void)
 		return;
 
 	txg_history_request();
-	txg_capture_init();
 	txg_episode_init();
+	txg_hooks_init();
 
 	txg_loaded = true;
 

@@ -5,20 +5,26 @@
  *
  * txguard has one backend-local picture of "the error that aborted this
  * transaction" (a TxgRecord), and shared memory that keeps a history of
- * such records, the live state of each backend, and statistics.  Each .c
- * file owns one responsibility:
+ * such records, the live state of each backend, and statistics.  Each .c file owns
+ * one responsibility:
  *
  *	txguard.c		module load: GUCs, hook installation
- *	capture.c		statement tracking hooks and emit_log_hook: what failed
+ *	hooks.c			every hook and callback; they only report events
+ *	stmt.c			the statement tracker: statement N and its text
+ *	stmtsplit.c		statement boundaries in a query string (at error time)
+ *	episode.c		the life of an aborted episode: cause, ignored commands,
+ *					every way it ends
+ *	capture.c		copying an error into a record
  *	annotate.c		the text txguard adds to errors and writes to the log
- *	episode.c		transaction callbacks: the life of an aborted block
  *	idle_timeout.c	terminating sessions idle in an aborted block
  *	history.c		shared memory: ring, backend slots, statistics
  *	funcs.c			SQL-callable functions
  *
  * Locking rules are stated in the header comment of each file; the short
- * version: emit_log_hook and the abort callbacks never raise an ERROR, the
- * hook never takes a lock, and only history.c touches shared memory.
+ * version: emit_log_hook and the abort callbacks never raise an ERROR,
+ * never allocate and never log; the hook never takes a lock; only
+ * history.c touches shared memory.  No mutable global is written from two
+ * files.
  *
  * IDENTIFICATION
  *	  src/txguard.h
@@ -27,6 +33,8 @@
  */
 #ifndef TXGUARD_H
 #define TXGUARD_H
+
+#include <signal.h>
 
 #include "datatype/timestamp.h"
 #include "utils/elog.h"
@@ -54,7 +62,8 @@ typedef enum TxgEndReason
 	TXG_END_TERMINATED,			/* pg_terminate_backend, shutdown */
 	TXG_END_IDLE_TIMEOUT,		/* core's idle_in_transaction_session_timeout */
 	TXG_END_FATAL,				/* any other FATAL */
-	TXG_END_IMPLICIT			/* no block was left aborted */
+	TXG_END_IMPLICIT,			/* no block was left aborted */
+	TXG_END_RECOVERY_CONFLICT	/* FATAL: conflict with recovery (standby) */
 } TxgEndReason;
 
 /* txguard.annotate */
@@ -87,7 +96,9 @@ typedef struct TxgRecord
 	int32		slot;			/* owner's backend slot, -1 if none */
 	TimestampTz backend_start;
 	Oid			dbid;
-	Oid			userid;			/* session user */
+	Oid			userid;			/* role that ran the statement */
+	int32		encoding;		/* database encoding of the texts */
+	uint64		queryid;		/* query id of the statement, 0 if none */
 	TimestampTz xact_start;
 	TimestampTz stmt_start;
 	TimestampTz aborted_at;
@@ -100,6 +111,8 @@ typedef struct TxgRecord
 	bool		in_block;		/* left a transaction block aborted */
 	bool		in_savepoint;	/* aborted inside a savepoint */
 	bool		stmt_truncated;
+	bool		at_commit;		/* raised when the transaction committed */
+	bool		copy_in;		/* raised by COPY FROM STDIN */
 	char		appname[TXG_APPNAME_LEN];
 	char		client_addr[TXG_ADDR_LEN];
 	char		message[TXG_MESSAGE_LEN];
@@ -164,14 +177,57 @@ extern int	txg_idle_timeout;
 extern bool txg_loaded;
 extern Size txg_record_size(void);
 extern void txg_require_loaded(void);
+extern bool txg_errors_reach_hook(void);
+
+/* hooks.c */
+extern void txg_hooks_init(void);
+extern bool txg_is_client_backend(void);
+
+/* What stmt.c tells about the statement an error belongs to */
+typedef struct TxgStmtRef
+{
+	int			ordinal;
+	const char *text;			/* not NUL-terminated: len bytes */
+	int			len;
+	uint64		queryid;
+	Oid			userid;
+	bool		at_commit;
+	bool		copy_in;
+} TxgStmtRef;
+
+/* Kinds of top-level statements stmt.c tells apart */
+typedef enum TxgStmtKind
+{
+	TXG_STMT_OTHER,
+	TXG_STMT_BEGIN,				/* BEGIN / START TRANSACTION */
+	TXG_STMT_COMMIT,			/* COMMIT / END / PREPARE TRANSACTION */
+	TXG_STMT_COPY_IN			/* COPY ... FROM STDIN */
+} TxgStmtKind;
+
+/* stmt.c */
+struct QueryDesc;
+struct PortalData;
+extern void txg_stmt_analyzed(const char *src, int loc, int len,
+							  uint64 queryid, bool is_begin);
+extern void txg_stmt_run(struct PortalData *portal, struct QueryDesc *qd,
+						 const char *src, int loc, int len, uint64 queryid,
+						 TxgStmtKind kind, bool limited);
+extern void txg_stmt_run_end(struct QueryDesc *qd);
+extern void txg_stmt_xact_end(void);
+extern void txg_stmt_subxact_abort(void);
+extern void txg_stmt_charge_error(const ErrorData *edata, TxgStmtRef *ref);
+
+/* stmtsplit.c */
+extern bool txg_split_rest_is_empty(const char *s, int len, int from);
+extern bool txg_split_next(const char *s, int len, int from,
+						   int *start, int *end);
+extern bool txg_split_at(const char *s, int len, int pos,
+						 int *start, int *end);
 
 /* capture.c */
-extern void txg_capture_init(void);
-extern bool txg_is_client_backend(void);
 extern void txg_copy_text(char *dst, const char *src, int dstsize);
-extern void txg_statement_reset(void);
-extern void txg_note_uncaptured_abort(void);
-extern bool txg_errors_reach_hook(void);
+extern void txg_capture_record(TxgRecord *rec, const ErrorData *edata,
+							   const TxgStmtRef *ref);
 
 /* annotate.c */
 extern const char *txg_end_reason_name(TxgEndReason reason);
@@ -183,22 +239,16 @@ extern void txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause,
 extern void txg_log_episode_end(const TxgRecord *episode);
 
 /* episode.c */
-extern TxgRecord *txg_pending;
-extern bool txg_pending_valid;
-extern TxgRecord *txg_episode;
-extern bool txg_episode_open;
-extern TxgRecord *txg_last;
-extern bool txg_last_valid;
-extern bool txg_explicit_block;
-extern bool txg_block_ending;
-extern bool txg_chain_pending;
-extern TxgEndReason txg_fatal_reason;
-extern bool txg_backend_ready;
+struct TransactionStmt;
 extern void txg_episode_init(void);
-extern void txg_backend_init(void);
-extern void txg_episode_ignored(void);
-extern void txg_episode_exit(TxgEndReason reason, bool chain);
-extern void txg_episode_heal(void);
+extern bool txg_episode_is_open(void);
+extern bool txg_episode_last(TxgRecord *out);
+extern void txg_episode_error(ErrorData *edata);
+extern void txg_episode_abort(bool sub);
+extern void txg_episode_commit(void);
+extern void txg_episode_utility(struct TransactionStmt *tstmt, bool done);
+extern void txg_episode_safe_point(void);
+extern void txg_episode_backend_exit(void);
 
 /* idle_timeout.c */
 extern volatile sig_atomic_t txg_timeout_fired;
@@ -208,10 +258,10 @@ extern void txg_timeout_disarm(void);
 
 /* history.c */
 extern void txg_history_request(void);
-extern void txg_history_init(void);
 extern bool txg_history_available(void);
-extern void txg_history_record(TxgRecord *rec, bool tracked);
-extern void txg_history_end(const TxgRecord *rec, bool tracked);
+extern uint64 txg_history_record(TxgRecord *rec, bool tracked);
+extern void txg_history_end(const TxgRecord *rec, bool tracked,
+							uint64 stats_generation);
 extern void txg_slot_publish(const TxgRecord *rec);
 extern void txg_slot_touch(const TxgRecord *rec);
 extern void txg_slot_clear(void);

@@ -1,0 +1,573 @@
+/*-------------------------------------------------------------------------
+ *
+ * stmt.c
+ *	  The statement tracker: which statement of its transaction is running,
+ *	  and which statement an error belongs to.
+ *
+ * The definition it implements is the README's "Statements and their
+ * ordinal" (and test/model/DEFINITION.md, which the reference model
+ * follows).  In short: each statement of a simple-protocol query string,
+ * each Execute of an extended-protocol portal (chunks of one portal are one
+ * statement), each fast-path call; BEGIN and the commands rejected while
+ * aborted are not counted; an error belongs to the statement being
+ * prepared or run when it is raised, and a statement that fails before it
+ * runs is counted all the same.
+ *
+ * The hooks in hooks.c report these events, all of them for top-level work
+ * only (the client's own statements, never SPI, functions or the planner's
+ * inner queries):
+ *
+ *	txg_stmt_analyzed	a simple-protocol statement was parsed and analysed
+ *						(post_parse_analyze_hook): it becomes "tentative";
+ *	txg_stmt_run		a portal runs a statement (ExecutorStart/Run,
+ *						ProcessUtility under PortalRun);
+ *	txg_stmt_run_end	its executor or utility returned normally;
+ *	txg_stmt_xact_end	the transaction ended;
+ *
+ * and episode.c asks txg_stmt_charge_error() which statement an error
+ * belongs to.
+ *
+ * Identity.  A client message is identified by its statement timestamp
+ * (set by PostgresMain for every Query, Parse, Bind, Execute, Describe and
+ * fast-path message) together with debug_query_string.  A statement run by
+ * a portal is identified by the portal (address and creation time) and the
+ * statement's location in the source text; the several plans a rewrite
+ * rule makes of one statement share both.  Portals read in chunks are
+ * remembered in a small table so that a later Execute finds its statement
+ * again.
+ *
+ * Text pointers kept here point into debug_query_string, and are only used
+ * while the message they belong to is still being processed.
+ *
+ * Everything here is backend-local: no locks, no allocation, no ERROR.
+ * txg_stmt_charge_error() runs inside emit_log_hook.  This file is the only
+ * writer of the state below.
+ *
+ * IDENTIFICATION
+ *	  src/stmt.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "mb/pg_wchar.h"
+#include "pgstat.h"
+#include "tcop/tcopprot.h"
+#include "utils/elog.h"
+#include "utils/portal.h"
+
+#include "compat.h"
+#include "txguard.h"
+
+/* A client message: statement timestamp plus the text being processed */
+typedef struct MsgId
+{
+	TimestampTz ts;
+	const char *dqs;
+} MsgId;
+
+/* A statement of this transaction that ran (or is running) */
+typedef struct Stmt
+{
+	int			ordinal;
+	bool		running;		/* error now is its own (if msg matches) */
+	bool		commits;		/* COMMIT/PREPARE: commit-time errors are its */
+	bool		copy_in;		/* COPY FROM STDIN */
+	MsgId		msg;			/* message of its latest event */
+	Portal		portal;			/* running portal, or NULL */
+	TimestampTz portal_ct;		/* its creation time */
+	QueryDesc  *qd;				/* its current query, or NULL */
+	const char *src;			/* source text (valid while msg is current) */
+	int			loc;			/* location in src; -1 if unknown */
+	int			len;			/* length; 0 means the rest of src */
+	uint64		queryid;
+	Oid			userid;
+} Stmt;
+
+/* A portal read in chunks, and its statement */
+typedef struct ChunkedPortal
+{
+	Portal		portal;
+	TimestampTz ct;
+	int			loc;
+	int			ordinal;
+	Oid			userid;
+	uint64		queryid;
+} ChunkedPortal;
+
+#define MAX_CHUNKED	8
+
+typedef struct Tracker
+{
+	int			count;			/* statements counted in this transaction */
+	Stmt		cur;			/* statement "count", if count > 0 */
+	bool		tent_valid;		/* a statement analysed, not yet run */
+	Stmt		tent;
+	int			nchunked;
+	int			next_chunked;
+	ChunkedPortal chunked[MAX_CHUNKED];
+} Tracker;
+
+static Tracker trk;
+
+static const char fastpath_text[] = "<fast-path function call>";
+
+static inline MsgId
+current_msg(void)
+{
+	MsgId		m;
+
+	m.ts = GetCurrentStatementStartTimestamp();
+	m.dqs = debug_query_string;
+	return m;
+}
+
+static inline bool
+msg_equal(MsgId a, MsgId b)
+{
+	return a.ts == b.ts && a.dqs == b.dqs;
+}
+
+/* Count a new statement and make it the current one. */
+static void
+open_statement(const Stmt *s)
+{
+	trk.count++;
+	trk.cur = *s;
+	trk.cur.ordinal = trk.count;
+}
+
+/*
+ * A simple-protocol statement (or, at a Bind that re-analyses a statement
+ * whose plan was invalidated, an extended one) was parsed and analysed.
+ */
+void
+txg_stmt_analyzed(const char *src, int loc, int len, uint64 queryid,
+				  bool is_begin)
+{
+	MsgId		now = current_msg();
+
+	/*
+	 * An earlier tentative statement that never ran (a DO INSTEAD NOTHING
+	 * rule made nothing of it) was a statement all the same.
+	 */
+	if (trk.tent_valid)
+	{
+		trk.tent_valid = false;
+		if (!(msg_equal(trk.tent.msg, now) && trk.tent.loc == loc))
+			open_statement(&trk.tent);
+	}
+
+	if (is_begin)
+		return;
+
+	memset(&trk.tent, 0, sizeof(trk.tent));
+	trk.tent.msg = now;
+	trk.tent.src = src;
+	trk.tent.loc = loc;
+	trk.tent.len = len;
+	trk.tent.queryid = queryid;
+	trk.tent.userid = GetUserId();
+	trk.tent_valid = true;
+}
+
+static ChunkedPortal *
+find_chunked(Portal portal, int loc)
+{
+	for (int i = 0; i < trk.nchunked; i++)
+	{
+		ChunkedPortal *c = &trk.chunked[i];
+
+		if (c->portal == portal && c->ct == portal->creation_time &&
+			c->loc == loc)
+			return c;
+	}
+	return NULL;
+}
+
+/*
+ * A portal runs a top-level statement.  'qd' is NULL for a utility,
+ * 'limited' is true for an executor run with a row limit (the portal may
+ * be read again later).
+ */
+void
+txg_stmt_run(Portal portal, QueryDesc *qd, const char *src, int loc, int len,
+			 uint64 queryid, TxgStmtKind kind, bool limited)
+{
+	MsgId		now = current_msg();
+	TimestampTz ct = portal ? portal->creation_time : 0;
+	Stmt		s;
+
+	/* the same statement again: another plan of it, or its executor run */
+	if (trk.count > 0 && msg_equal(trk.cur.msg, now) &&
+		trk.cur.portal == portal && trk.cur.portal_ct == ct &&
+		trk.cur.loc == loc)
+	{
+		trk.cur.running = true;
+		trk.cur.qd = qd;
+		goto remember;
+	}
+
+	/* a later chunk of a portal read in chunks */
+	if (portal != NULL && trk.nchunked > 0)
+	{
+		ChunkedPortal *c = find_chunked(portal, loc);
+
+		if (c != NULL)
+		{
+			memset(&trk.cur, 0, sizeof(trk.cur));
+			trk.cur.ordinal = c->ordinal;
+			trk.cur.running = true;
+			trk.cur.msg = now;
+			trk.cur.portal = portal;
+			trk.cur.portal_ct = ct;
+			trk.cur.qd = qd;
+			trk.cur.src = src;
+			trk.cur.loc = loc;
+			trk.cur.len = len;
+			trk.cur.queryid = c->queryid;
+			trk.cur.userid = c->userid;
+			return;
+		}
+	}
+
+	memset(&s, 0, sizeof(s));
+	s.running = true;
+	s.msg = now;
+	s.portal = portal;
+	s.portal_ct = ct;
+	s.qd = qd;
+	s.src = src;
+	s.loc = loc;
+	s.len = len;
+	s.queryid = queryid;
+	s.userid = GetUserId();
+	s.commits = (kind == TXG_STMT_COMMIT);
+	s.copy_in = (kind == TXG_STMT_COPY_IN);
+
+	if (trk.tent_valid)
+	{
+		trk.tent_valid = false;
+		if (msg_equal(trk.tent.msg, now) && trk.tent.loc == loc)
+		{
+			/* the analysed statement runs: count it once */
+			if (trk.tent.queryid != 0 && s.queryid == 0)
+				s.queryid = trk.tent.queryid;
+			s.userid = trk.tent.userid;
+		}
+		else if (!(portal != NULL && trk.tent.msg.ts == ct))
+		{
+			/*
+			 * The tentative statement never ran and this portal was not
+			 * created by the Bind that analysed it: it was a statement of
+			 * its own (DO INSTEAD NOTHING).
+			 */
+			open_statement(&trk.tent);
+		}
+		/* else: a Bind re-analysed the statement this portal now runs */
+	}
+
+	/* BEGIN is not a statement of the transaction */
+	if (kind == TXG_STMT_BEGIN)
+	{
+		trk.cur.running = false;
+		return;
+	}
+
+	open_statement(&s);
+
+remember:
+	if (limited && portal != NULL && portal->strategy == PORTAL_ONE_SELECT &&
+		find_chunked(portal, loc) == NULL)
+	{
+		ChunkedPortal *c;
+
+		if (trk.nchunked < MAX_CHUNKED)
+			c = &trk.chunked[trk.nchunked++];
+		else
+		{
+			c = &trk.chunked[trk.next_chunked];
+			trk.next_chunked = (trk.next_chunked + 1) % MAX_CHUNKED;
+		}
+		c->portal = portal;
+		c->ct = ct;
+		c->loc = loc;
+		c->ordinal = trk.cur.ordinal;
+		c->userid = trk.cur.userid;
+		c->queryid = trk.cur.queryid;
+	}
+}
+
+/*
+ * The executor of 'qd' ended normally (ExecutorEnd), or, with qd NULL, a
+ * top-level utility returned normally.
+ */
+void
+txg_stmt_run_end(QueryDesc *qd)
+{
+	if (trk.count == 0 || !trk.cur.running)
+		return;
+	if (qd != NULL && trk.cur.qd != qd)
+		return;
+	trk.cur.running = false;
+	trk.cur.qd = NULL;
+	trk.cur.msg = current_msg();
+}
+
+/*
+ * The transaction ended.  A new one starts counting from 1.
+ */
+void
+txg_stmt_xact_end(void)
+{
+	trk.tent_valid = false;
+	trk.nchunked = 0;
+	trk.next_chunked = 0;
+	trk.cur.qd = NULL;
+
+	/*
+	 * A procedure's COMMIT or ROLLBACK ends a transaction while its CALL
+	 * still runs: the CALL is statement 1 of the transaction it starts.
+	 * (A statement that failed is no longer running: see
+	 * txg_stmt_charge_error.)
+	 */
+	if (trk.count > 0 && trk.cur.running &&
+		msg_equal(trk.cur.msg, current_msg()))
+	{
+		trk.count = 1;
+		trk.cur.ordinal = 1;
+		return;
+	}
+	trk.count = 0;
+	trk.cur.running = false;
+}
+
+/*
+ * A subtransaction aborted: its queries are gone without ExecutorEnd.
+ */
+void
+txg_stmt_subxact_abort(void)
+{
+	trk.cur.qd = NULL;
+}
+
+/* Byte offset of 1-based character position cpos in s, or -1 */
+static int
+char_to_byte(const char *s, int len, int cpos)
+{
+	int			b = 0;
+
+	for (int c = 1; c < cpos; c++)
+	{
+		if (b >= len || s[b] == '\0')
+			return -1;
+		b += pg_mblen(s + b);
+	}
+	return b < len ? b : -1;
+}
+
+/* Point ref's text at s[start..end) */
+static void
+set_text(TxgStmtRef *ref, const char *s, int start, int end)
+{
+	ref->text = s + start;
+	ref->len = Max(end - start, 0);
+}
+
+/* Set ref's text to statement st of the current message */
+static void
+set_stmt_text(TxgStmtRef *ref, const Stmt *st)
+{
+	int			slen;
+
+	if (st->src == NULL)
+		return;
+	slen = strlen(st->src);
+	if (st->loc < 0 || st->loc > slen)
+		set_text(ref, st->src, 0, slen);
+	else if (st->len > 0 && st->loc + st->len <= slen)
+		set_text(ref, st->src, st->loc, st->loc + st->len);
+	else
+		set_text(ref, st->src, st->loc, slen);
+}
+
+/* Is this error one of a Describe or Close naming a missing object? */
+static bool
+describe_error(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_UNDEFINED_PSTATEMENT ||
+		sqlerrcode == ERRCODE_UNDEFINED_CURSOR ||
+		sqlerrcode == ERRCODE_PROTOCOL_VIOLATION;
+}
+
+/*
+ * The work of txg_stmt_charge_error(); see there.
+ */
+static void
+charge_error(const ErrorData *edata, TxgStmtRef *ref)
+{
+	MsgId		now = current_msg();
+	const char *dqs = debug_query_string;
+	int			dlen = dqs ? strlen(dqs) : 0;
+
+	memset(ref, 0, sizeof(*ref));
+	ref->userid = GetUserId();
+
+	/* 1. A statement is running: the error is its own. */
+	if (trk.count > 0 && trk.cur.running && msg_equal(trk.cur.msg, now))
+	{
+		ref->ordinal = trk.cur.ordinal;
+		ref->queryid = trk.cur.queryid;
+		ref->userid = trk.cur.userid;
+		ref->copy_in = trk.cur.copy_in;
+		set_stmt_text(ref, &trk.cur);
+		return;
+	}
+
+	/* 2. A statement analysed in this message failed before it ran. */
+	if (trk.tent_valid && msg_equal(trk.tent.msg, now))
+	{
+		trk.tent_valid = false;
+		open_statement(&trk.tent);
+		trk.cur.running = true;
+		ref->ordinal = trk.cur.ordinal;
+		ref->queryid = trk.cur.queryid;
+		ref->userid = trk.cur.userid;
+		set_stmt_text(ref, &trk.cur);
+		return;
+	}
+
+	/* 3. The commit that follows the statement just run. */
+	if (trk.count > 0 && msg_equal(trk.cur.msg, now) && dqs != NULL)
+	{
+		int			end;
+
+		if (trk.cur.loc < 0)
+			end = dlen;
+		else if (trk.cur.len > 0)
+			end = Min(trk.cur.loc + trk.cur.len, dlen);
+		else
+			end = dlen;
+
+		if (trk.cur.commits)
+		{
+			/* an explicit COMMIT or PREPARE TRANSACTION */
+			ref->ordinal = trk.cur.ordinal;
+			ref->queryid = trk.cur.queryid;
+			ref->userid = trk.cur.userid;
+			ref->at_commit = true;
+			set_stmt_text(ref, &trk.cur);
+			return;
+		}
+		if (txg_split_rest_is_empty(dqs, dlen, end))
+		{
+			/*
+			 * The implicit commit at the end of the query string: charged to
+			 * its last statement, and the text is the whole string.
+			 */
+			ref->ordinal = trk.cur.ordinal;
+			ref->queryid = trk.cur.queryid;
+			ref->userid = trk.cur.userid;
+			ref->at_commit = true;
+			set_text(ref, dqs, 0, dlen);
+			return;
+		}
+
+		/* 4. The next statement of the string failed before it ran. */
+		trk.count++;
+		ref->ordinal = trk.count;
+		{
+			int			start,
+						stop;
+
+			if (txg_split_next(dqs, dlen, end, &start, &stop))
+				set_text(ref, dqs, start, stop);
+			else
+				set_text(ref, dqs, end, dlen);
+		}
+		trk.cur.running = false;
+		trk.cur.loc = -1;
+		trk.cur.ordinal = trk.count;
+		return;
+	}
+
+	/* 5. No statement text: Sync, Describe or a fast-path call. */
+	if (dqs == NULL)
+	{
+		const char *activity = NULL;
+		bool		fastpath = false;
+		PgBackendStatus *be = TXG_MY_BEENTRY();
+
+		/* our own entry: we are its only writer, no lock needed */
+		if (be != NULL && pgstat_track_activities)
+		{
+			fastpath = (be->st_state == STATE_FASTPATH);
+			activity = be->st_activity_raw;
+		}
+
+		if (!fastpath && trk.count > 0 && !IsTransactionBlock() &&
+			!describe_error(edata->sqlerrcode))
+		{
+			/* the implicit commit at an extended-protocol Sync */
+			ref->ordinal = trk.count;
+			ref->queryid = trk.cur.queryid;
+			ref->userid = trk.cur.userid;
+			ref->at_commit = true;
+			if (activity != NULL)
+				set_text(ref, activity, 0, strlen(activity));
+			return;
+		}
+
+		trk.count++;
+		ref->ordinal = trk.count;
+		if (fastpath)
+			set_text(ref, fastpath_text, 0, strlen(fastpath_text));
+		memset(&trk.cur, 0, sizeof(trk.cur));
+		trk.cur.ordinal = trk.count;
+		trk.cur.loc = -1;
+		return;
+	}
+
+	/*
+	 * 6. Nothing of this message ran: a Parse, a Bind, a query string that
+	 * did not parse, or the first statement of a string failing in analysis.
+	 * It counts as one statement.  The text is the statement that holds the
+	 * error's position, or the first one of the string.
+	 */
+	trk.count++;
+	ref->ordinal = trk.count;
+	ref->queryid = TXG_MY_QUERY_ID();
+	{
+		int			start,
+					stop;
+		int			pos = edata->cursorpos > 0 ?
+			char_to_byte(dqs, dlen, edata->cursorpos) : -1;
+
+		if (pos >= 0 && txg_split_at(dqs, dlen, pos, &start, &stop))
+			set_text(ref, dqs, start, stop);
+		else if (txg_split_next(dqs, dlen, 0, &start, &stop))
+			set_text(ref, dqs, start, stop);
+		else
+			set_text(ref, dqs, 0, dlen);
+	}
+	memset(&trk.cur, 0, sizeof(trk.cur));
+	trk.cur.ordinal = trk.count;
+	trk.cur.loc = -1;
+	trk.cur.msg = now;
+}
+
+/*
+ * Which statement does this error belong to?  Called from emit_log_hook for
+ * an error about to abort the transaction (not for errors raised while it
+ * is already aborted).  A statement that failed before it ran is counted
+ * here; after the error no statement is running any more.  Never fails,
+ * never allocates.
+ */
+void
+txg_stmt_charge_error(const ErrorData *edata, TxgStmtRef *ref)
+{
+	charge_error(edata, ref);
+	trk.cur.running = false;
+	trk.cur.qd = NULL;
+}
