@@ -30,12 +30,13 @@ TEST_CONF = $(CURDIR)/test/txguard.conf
 NO_LOCALE = 1
 ENCODING = UTF8
 
-REGRESS = preload capture annotate savepoints plpgsql implicit exits \
+REGRESS = preload capture annotate savepoints ordinals plpgsql implicit exits \
 	history stats privileges timeout_guc badinput schema
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_regress \
 	--temp-config=$(TEST_CONF)
 
-ISOLATION = cross_session causes timeout_fires timeout_not_fired terminate
+ISOLATION = cross_session causes timeout_fires timeout_not_fired terminate \
+	reset_open
 ISOLATION_OPTS = --inputdir=test/isolation \
 	--temp-instance=$(CURDIR)/tmp_check_iso \
 	--temp-config=$(TEST_CONF) --load-extension=txguard
@@ -48,7 +49,7 @@ PROVE_TESTS = test/t/*.pl
 # (PGHOST, PGPORT, PGUSER as usual; a superuser).  They reset txguard's
 # history and statistics.
 ifdef TXGUARD_RUNNING
-REGRESS = setup capture savepoints plpgsql implicit exits stats privileges \
+REGRESS = setup capture savepoints ordinals plpgsql implicit exits stats privileges \
 	timeout_guc
 REGRESS_OPTS =
 ISOLATION =

@@ -51,6 +51,24 @@ SET ROLE regress_txg_bob;
 SELECT usename, sqlstate, aborts, ignored_commands FROM txguard_stats;
 RESET ROLE;
 
+-- one pooled connection, one role per request (SET LOCAL ROLE, as PostgREST
+-- does): txguard_last_abort() applies the same rule to the current role, so
+-- the next request's role does not see the previous request's error text
+BEGIN;
+SET LOCAL ROLE regress_txg_alice;
+INSERT INTO pv VALUES (1);
+ROLLBACK;
+BEGIN;
+SET LOCAL ROLE regress_txg_bob;
+SELECT usename, sqlstate, message, detail, statement, statement_ordinal
+  FROM txguard_last_abort();
+COMMIT;
+BEGIN;
+SET LOCAL ROLE regress_txg_alice;
+SELECT usename, sqlstate, message, detail, statement, statement_ordinal
+  FROM txguard_last_abort();
+COMMIT;
+
 -- reset may be granted
 GRANT EXECUTE ON FUNCTION txguard_reset() TO regress_txg_monitor;
 SET ROLE regress_txg_monitor;

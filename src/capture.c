@@ -57,8 +57,9 @@ is_blank(char c)
 }
 
 /*
- * The statement text: leading blanks skipped, trailing blanks and
- * semicolons removed, cut to txguard.max_statement_length bytes.
+ * The statement text: leading blanks skipped; it ends where its (last)
+ * statement ends, without the semicolons, blanks and comments after it;
+ * cut to txguard.max_statement_length bytes.
  */
 static void
 capture_statement(TxgRecord *rec, const char *text, int len)
@@ -75,11 +76,9 @@ capture_statement(TxgRecord *rec, const char *text, int len)
 		text++;
 		len--;
 	}
-	while (len > 0 && (is_blank(text[len - 1]) || text[len - 1] == ';'))
-		len--;
-
 	/* a NUL inside (it cannot be in a query string, but be safe) */
 	len = strnlen(text, len);
+	len = txg_split_content_end(text, len);
 
 	if (len > max)
 	{

@@ -75,6 +75,9 @@ typedef struct EpisodeState
 
 	TxgEndReason fatal_reason;	/* why a FATAL ends the session */
 
+	/* inside the abort path: nothing may log or allocate (asserted) */
+	bool		in_abort_path;
+
 	/* errors are not passed to emit_log_hook: warn once */
 	bool		warn_hidden_errors;
 	bool		warned_hidden_errors;
@@ -116,6 +119,14 @@ txg_episode_last(TxgRecord *out)
 	return true;
 }
 
+/* Write an episode's LOG line: never from the abort path. */
+static void
+log_episode_end(const TxgRecord *rec)
+{
+	Assert(!ep.in_abort_path);
+	txg_log_episode_end(rec);
+}
+
 /* A transaction ended normally, or without an error of its own. */
 static void
 transaction_ended(void)
@@ -153,9 +164,9 @@ episode_close(TxgEndReason reason, bool can_log)
 			if (ep.log_pending)
 			{
 				ep.log_pending = false;
-				txg_log_episode_end(ep.deferred_log);
+				log_episode_end(ep.deferred_log);
 			}
-			txg_log_episode_end(rec);
+			log_episode_end(rec);
 		}
 		else
 		{
@@ -177,7 +188,7 @@ txg_episode_safe_point(void)
 	if (ep.log_pending)
 	{
 		ep.log_pending = false;
-		txg_log_episode_end(ep.deferred_log);
+		log_episode_end(ep.deferred_log);
 	}
 	if (ep.open && !IsAbortedTransactionBlockState())
 		episode_close(TXG_END_ROLLBACK, true);
@@ -258,10 +269,21 @@ txg_episode_error(ErrorData *edata)
 }
 
 /*
- * An abort: of the transaction, or with 'sub' of a subtransaction.
+ * An abort: of the transaction, or with 'sub' of a subtransaction.  Runs
+ * inside AbortTransaction: see the rules at the top of the file.
  */
+static void episode_abort(bool sub);
+
 void
 txg_episode_abort(bool sub)
+{
+	ep.in_abort_path = true;
+	episode_abort(sub);
+	ep.in_abort_path = false;
+}
+
+static void
+episode_abort(bool sub)
 {
 	TxgRecord  *rec = ep.pending;
 	bool		tracked;
@@ -433,7 +455,7 @@ txg_episode_backend_exit(void)
 	if (ep.log_pending)
 	{
 		ep.log_pending = false;
-		txg_log_episode_end(ep.deferred_log);
+		log_episode_end(ep.deferred_log);
 	}
 
 	if (!ep.open)

@@ -396,6 +396,8 @@ txg_history_record(TxgRecord *rec, bool tracked)
 		bool		written = false;
 
 		rec->seq = seq;
+		if (unlikely(txg_debug_ring_delay > 0))
+			pg_usleep(txg_debug_ring_delay * 1000L);
 		if (entry_begin_write(e))
 		{
 			/*

@@ -199,10 +199,13 @@ txg_stmt_run(Portal portal, QueryDesc *qd, const char *src, int loc, int len,
 	TimestampTz ct = portal ? portal->creation_time : 0;
 	Stmt		s;
 
-	/* the same statement again: another plan of it, or its executor run */
+	/*
+	 * The same statement again: another plan of it, or its executor run.
+	 * The plans a rewrite rule adds have no location of their own (-1).
+	 */
 	if (trk.count > 0 && msg_equal(trk.cur.msg, now) &&
 		trk.cur.portal == portal && trk.cur.portal_ct == ct &&
-		trk.cur.loc == loc)
+		(trk.cur.loc == loc || loc < 0 || trk.cur.loc < 0))
 	{
 		trk.cur.running = true;
 		trk.cur.qd = qd;
@@ -249,12 +252,14 @@ txg_stmt_run(Portal portal, QueryDesc *qd, const char *src, int loc, int len,
 	if (trk.tent_valid)
 	{
 		trk.tent_valid = false;
-		if (msg_equal(trk.tent.msg, now) && trk.tent.loc == loc)
+		if (msg_equal(trk.tent.msg, now) && (trk.tent.loc == loc || loc < 0))
 		{
-			/* the analysed statement runs: count it once */
-			if (trk.tent.queryid != 0 && s.queryid == 0)
+			/* the analysed statement runs (or a rule's plan of it) */
+			if (trk.tent.queryid != 0)
 				s.queryid = trk.tent.queryid;
 			s.userid = trk.tent.userid;
+			s.loc = trk.tent.loc;
+			s.len = trk.tent.len;
 		}
 		else if (!(portal != NULL && trk.tent.msg.ts == ct))
 		{

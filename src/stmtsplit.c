@@ -355,3 +355,28 @@ txg_split_at(const char *s, int len, int pos, int *start, int *end)
 	}
 	return false;
 }
+
+/*
+ * Where the text s[0..len) really ends: after its last statement, so that
+ * the semicolons, blanks and comments that follow the last statement are
+ * left out (a comment inside a statement, before its end, stays).
+ */
+int
+txg_split_content_end(const char *s, int len)
+{
+	int			from = 0;
+	int			start,
+				end;
+	int			last = 0;
+
+	while (txg_split_next(s, len, from, &start, &end))
+	{
+		last = end;
+		if (end >= len)
+			break;
+		from = end;
+	}
+	while (last > 0 && is_space(s[last - 1]))
+		last--;
+	return last;
+}

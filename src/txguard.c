@@ -38,6 +38,7 @@ int			txg_history_size = 1000;
 int			txg_track = TXG_TRACK_BLOCKS;
 bool		txg_store_detail = true;
 int			txg_idle_timeout = 0;
+int			txg_debug_ring_delay = 0;
 
 /* true once _PG_init ran under shared_preload_libraries */
 bool		txg_loaded = false;
@@ -151,6 +152,20 @@ define_gucs(bool preloading)
 							0, INT_MAX,
 							PGC_SUSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	/*
+	 * For tests only: sleep this long between claiming a ring position and
+	 * writing it, to let a test wrap the ring in between.
+	 */
+	DefineCustomIntVariable("txguard.debug_ring_delay",
+							"Delays ring writes, for testing.",
+							NULL,
+							&txg_debug_ring_delay,
+							0,
+							0, 60000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
 	/*

@@ -172,6 +172,7 @@ extern int	txg_history_size;
 extern int	txg_track;
 extern bool txg_store_detail;
 extern int	txg_idle_timeout;
+extern int	txg_debug_ring_delay;
 
 /* txguard.c */
 extern bool txg_loaded;
@@ -223,6 +224,7 @@ extern bool txg_split_next(const char *s, int len, int from,
 						   int *start, int *end);
 extern bool txg_split_at(const char *s, int len, int pos,
 						 int *start, int *end);
+extern int	txg_split_content_end(const char *s, int len);
 
 /* capture.c */
 extern void txg_copy_text(char *dst, const char *src, int dstsize);
