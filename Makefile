@@ -15,13 +15,18 @@ OBJS = \
 	src/stmtsplit.o \
 	src/capture.o \
 	src/episode.o \
-	src/history.o \
-	src/funcs.o \
+	src/annotate.o \
 	src/idle_timeout.o \
-	src/annotate.o
+	src/shmem.o \
+	src/ring.o \
+	src/slots.o \
+	src/stats.o \
+	src/persist.o \
+	src/errcodes.o \
+	src/funcs.o
 
 EXTENSION = txguard
-DATA = txguard--1.0.sql
+DATA = txguard--1.0.sql txguard--1.0--1.1.sql
 PGFILEDESC = "txguard - explain and contain aborted transactions"
 
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -56,8 +61,16 @@ ISOLATION =
 TAP_TESTS =
 endif
 
-EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso
+EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso src/errcodes_table.h
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Condition names and classes come from the server's own errcodes.txt.
+ERRCODES_TXT = $(shell $(PG_CONFIG) --sharedir)/errcodes.txt
+
+src/errcodes_table.h: $(ERRCODES_TXT) $(srcdir)/src/gen_errcodes.pl
+	$(PERL) $(srcdir)/src/gen_errcodes.pl $(ERRCODES_TXT) > $@.tmp && mv $@.tmp $@
+
+src/errcodes.o src/errcodes.bc: src/errcodes_table.h

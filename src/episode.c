@@ -34,7 +34,7 @@
  * load time) and never log.  The LOG line of an episode that ends there is
  * deferred to the next safe point (txg_episode_safe_point, or the end of
  * the session).  The only lock taken is txguard's statistics LWLock, inside
- * history.c, never while it is held already, and never from the hook.
+ * stats.c, never while it is held already, and never from the hook.
  *
  * IDENTIFICATION
  *	  src/episode.c
@@ -152,7 +152,9 @@ episode_close(TxgEndReason reason, bool can_log)
 	ep.open = false;
 
 	txg_slot_clear();
-	txg_history_end(rec, ep.tracked, ep.stats_generation);
+	if (ep.tracked)
+		txg_ring_complete(rec);
+	txg_stats_count_end(rec, ep.tracked, ep.stats_generation);
 
 	if (ep.last_valid && ep.last->aborted_at == rec->aborted_at)
 		memcpy(ep.last, rec, txg_record_size());
@@ -331,7 +333,11 @@ episode_abort(bool sub)
 
 	tracked = txg_track == TXG_TRACK_ALL ||
 		(txg_track == TXG_TRACK_BLOCKS && rec->in_block);
-	ep.stats_generation = txg_history_record(rec, tracked);
+	rec->slot = txg_slot_index();
+	rec->seq = 0;
+	if (tracked)
+		txg_ring_add(rec);
+	ep.stats_generation = txg_stats_count_abort(rec, sub, tracked);
 
 	memcpy(ep.last, rec, txg_record_size());
 	ep.last_valid = true;

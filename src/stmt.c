@@ -8,8 +8,8 @@
  * ordinal" (and test/model/DEFINITION.md, which the reference model
  * follows).  In short: each statement of a simple-protocol query string,
  * each Execute of an extended-protocol portal (chunks of one portal are one
- * statement), each fast-path call; BEGIN and the commands rejected while
- * aborted are not counted; an error belongs to the statement being
+ * statement); a fast-path call only when it fails; BEGIN and the commands
+ * rejected while aborted are not counted; an error belongs to the statement being
  * prepared or run when it is raised, and a statement that fails before it
  * runs is counted all the same.
  *
@@ -315,9 +315,14 @@ txg_stmt_run_end(QueryDesc *qd)
 		return;
 	if (qd != NULL && trk.cur.qd != qd)
 		return;
+
+	/*
+	 * The statement is over.  Its message stays what it was: a portal
+	 * dropped by a later message (the next Bind replaces the unnamed
+	 * portal) must not make that message look like the statement's own.
+	 */
 	trk.cur.running = false;
 	trk.cur.qd = NULL;
-	trk.cur.msg = current_msg();
 }
 
 /*

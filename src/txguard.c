@@ -39,6 +39,8 @@ int			txg_track = TXG_TRACK_BLOCKS;
 bool		txg_store_detail = true;
 int			txg_idle_timeout = 0;
 int			txg_debug_ring_delay = 0;
+int			txg_max_statements = 1000;
+bool		txg_persist = true;
 
 /* true once _PG_init ran under shared_preload_libraries */
 bool		txg_loaded = false;
@@ -87,7 +89,7 @@ txg_errors_reach_hook(void)
 void
 txg_require_loaded(void)
 {
-	if (!txg_loaded || !txg_history_available())
+	if (!txg_loaded || !txg_shmem_available())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("txguard must be loaded via \"shared_preload_libraries\""),
@@ -198,6 +200,25 @@ define_gucs(bool preloading)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("txguard.max_statements",
+							"Sets the number of statements tracked in txguard_statement_stats.",
+							"When the table is full, the least recently seen statement is evicted.",
+							&txg_max_statements,
+							1000,
+							0, 100000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("txguard.persist",
+							 "Saves txguard's statistics and history across clean server restarts.",
+							 NULL,
+							 &txg_persist,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("txguard");
 }
 
@@ -216,7 +237,7 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-	txg_history_request();
+	txg_shmem_init();
 	txg_episode_init();
 	txg_hooks_init();
 

@@ -17,14 +17,20 @@
  *	capture.c		copying an error into a record
  *	annotate.c		the text txguard adds to errors and writes to the log
  *	idle_timeout.c	terminating sessions idle in an aborted block
- *	history.c		shared memory: ring, backend slots, statistics
+ *	shmem.c			shared memory: request, layout (shmem.h), set-up
+ *	ring.c			the history ring (lock-free)
+ *	slots.c			one live slot per backend (lock-free)
+ *	stats.c			statistics tables (one LWLock)
+ *	persist.c		statistics and history saved across clean restarts
+ *	errcodes.c		condition names and classes of SQLSTATEs (generated
+ *					from the server's errcodes.txt), the retry rule
  *	funcs.c			SQL-callable functions
  *
  * Locking rules are stated in the header comment of each file; the short
  * version: emit_log_hook and the abort callbacks never raise an ERROR,
- * never allocate and never log; the hook never takes a lock; only
- * history.c touches shared memory.  No mutable global is written from two
- * files.
+ * never allocate and never log; the hook never takes a lock; only shmem.c,
+ * ring.c, slots.c, stats.c and persist.c touch shared memory.  No mutable
+ * global is written from two files.
  *
  * IDENTIFICATION
  *	  src/txguard.h
@@ -129,7 +135,8 @@ typedef struct TxgRecord
 } TxgRecord;
 
 /* Statistics: one entry per (database, role, SQLSTATE of the cause) */
-#define TXG_STATS_ENTRIES	4096	/* hash slots; at most 3/4 are used */
+#define TXG_STATS_ENTRIES	4096	/* hash slots */
+#define TXG_STATS_MAX		(TXG_STATS_ENTRIES * 3 / 4)	/* keys at most */
 
 typedef struct TxgStatsKey
 {
@@ -161,6 +168,10 @@ typedef struct TxgInfo
 	int			stats_max;
 	int64		stats_dropped;
 	TimestampTz stats_reset;
+	int			statements;
+	int			statements_max;
+	int64		statements_evicted;
+	int64		databases_dropped;
 } TxgInfo;
 
 /* GUC variables (txguard.c) */
@@ -173,6 +184,8 @@ extern int	txg_track;
 extern bool txg_store_detail;
 extern int	txg_idle_timeout;
 extern int	txg_debug_ring_delay;
+extern int	txg_max_statements;
+extern bool txg_persist;
 
 /* txguard.c */
 extern bool txg_loaded;
@@ -258,19 +271,56 @@ extern void txg_timeout_register(void);
 extern void txg_timeout_arm(void);
 extern void txg_timeout_disarm(void);
 
-/* history.c */
-extern void txg_history_request(void);
-extern bool txg_history_available(void);
-extern uint64 txg_history_record(TxgRecord *rec, bool tracked);
-extern void txg_history_end(const TxgRecord *rec, bool tracked,
-							uint64 stats_generation);
+/* Callbacks of the shared memory readers */
+struct TxgStmtStatsEntry;
+typedef void (*txg_record_callback) (const TxgRecord *rec, void *arg);
+typedef void (*txg_stmtstats_callback) (const struct TxgStmtStatsEntry *e,
+										void *arg);
+
+/* shmem.c */
+extern void txg_shmem_init(void);
+extern bool txg_shmem_available(void);
+
+/* ring.c */
+extern void txg_ring_add(TxgRecord *rec);
+extern void txg_ring_complete(const TxgRecord *rec);
+extern void txg_ring_restore(const TxgRecord *rec, uint64 seq);
+extern void txg_ring_scan(int pid, txg_record_callback emit, void *arg);
+extern void txg_ring_info(TxgInfo *info);
+extern void txg_ring_reset(void);
+
+/* slots.c */
+extern int	txg_slot_index(void);
 extern void txg_slot_publish(const TxgRecord *rec);
 extern void txg_slot_touch(const TxgRecord *rec);
 extern void txg_slot_clear(void);
-extern int	txg_history_read(TxgRecord ***out);
-extern int	txg_slots_read(TxgRecord ***out);
+extern void txg_slot_live_counts(TxgRecord *rec);
+extern void txg_slots_scan(txg_record_callback emit, void *arg);
+
+/* stats.c */
+extern uint64 txg_stats_count_abort(const TxgRecord *rec, bool sub,
+									bool tracked);
+extern void txg_stats_count_end(const TxgRecord *rec, bool tracked,
+								uint64 generation);
 extern int	txg_stats_read(TxgStatsEntry **out, TimestampTz *stats_reset);
-extern void txg_history_info(TxgInfo *info);
-extern void txg_history_reset(void);
+struct TxgDbStatsEntry;
+extern int	txg_dbstats_read(struct TxgDbStatsEntry **out,
+							 TimestampTz *stats_reset);
+extern void txg_stmtstats_scan(txg_stmtstats_callback emit, void *arg,
+							   TimestampTz *stats_reset);
+extern void txg_stats_info(TxgInfo *info);
+extern void txg_stats_reset(void);
+
+/* errcodes.c */
+extern const char *txg_condition_name(int sqlerrcode);
+extern const char *txg_class_name(int sqlerrcode);
+extern bool txg_retryable(int sqlerrcode);
+extern int	txg_errcodes_count(void);
+extern const char *txg_errcodes_sqlstate(int i);
+
+/* persist.c */
+extern void txg_persist_load(void);
+extern void txg_persist_save(int code, Datum arg);
+extern TimestampTz txg_persist_restored_at(void);
 
 #endif							/* TXGUARD_H */

@@ -3,7 +3,8 @@
 # cluster with txguard preloaded, plus PgBouncer 1.18 in transaction pooling mode.
 #
 #   bash test/clients/run.sh [TEST ...]      (as root; TEST: psycopg2 django psycopg3
-#                                             sqlalchemy node jdbc pgbouncer exporter; default all)
+#                                             sqlalchemy node jdbc pgbouncer exporter ordinals
+#                                             jdbc-ordinals; default all)
 #   KEEP=1    keep the scratch dir (cluster data, logs) after the run
 #   VERBOSE=1 print every test's output, not only the failing ones
 #
@@ -29,7 +30,7 @@ EXPORTER=/usr/bin/prometheus-postgres-exporter
 IDLE_ROLE=txguard_idle
 IDLE_DB=txgidle
 OFF_DB=txgoff
-ALL_TESTS=(psycopg2 django psycopg3 sqlalchemy node jdbc pgbouncer exporter)
+ALL_TESTS=(psycopg2 django psycopg3 sqlalchemy node jdbc pgbouncer exporter ordinals jdbc-ordinals)
 
 # Don't let the caller's libpq/python environment leak into the clients.
 for v in $(compgen -e | grep -E '^(PG|PYTHON)' || true); do unset "$v"; done
@@ -182,10 +183,10 @@ prepare_node() {
   command -v node >/dev/null && command -v npm >/dev/null || { echo "node/npm not installed"; return 1; }
   (cd "$HERE" && npm install --no-audit --no-fund --loglevel=error) || { echo "npm install pg failed"; return 1; }
 }
-prepare_jdbc() {
+prepare_jdbc() {   # $1: the test class (default TxguardJdbcTest)
   [ -f "$JDBC_JAR" ] || { echo "$JDBC_JAR missing (apt-get install libpostgresql-jdbc-java)"; return 1; }
   command -v javac >/dev/null || { echo "javac not installed"; return 1; }
-  javac -d "$SCRATCH/java" -cp "$JDBC_JAR" "$HERE/TxguardJdbcTest.java"
+  javac -d "$SCRATCH/java" -cp "$JDBC_JAR" "$HERE/${1:-TxguardJdbcTest}.java"
 }
 prepare_exporter() {
   [ -x "$EXPORTER" ] || { echo "$EXPORTER missing (apt-get install prometheus-postgres-exporter)"; return 1; }
@@ -202,6 +203,8 @@ command_for() {
     jdbc)       echo "java -cp $SCRATCH/java:$JDBC_JAR TxguardJdbcTest" ;;
     pgbouncer)  echo "$PY $HERE/test_pgbouncer.py" ;;
     exporter)   echo "env TXG_RESULT_LINE=0 bash $HERE/test_exporter.sh" ;;
+    ordinals)   echo "$PY $HERE/test_ordinals.py" ;;
+    jdbc-ordinals) echo "java -cp $SCRATCH/java:$JDBC_JAR TxguardJdbcOrdinalsTest" ;;
   esac
 }
 
@@ -214,6 +217,7 @@ for t in "${TESTS[@]}"; do
     case $t in
       node) prepare_node ;;
       jdbc) prepare_jdbc ;;
+      jdbc-ordinals) prepare_jdbc TxguardJdbcOrdinalsTest ;;
       exporter) prepare_exporter ;;
     esac
   } >"$out" 2>&1 || rc=$?

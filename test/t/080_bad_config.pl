@@ -21,6 +21,8 @@ txguard.enabled = maybe
 txguard.log_aborts = 2
 txguard.store_detail = ''
 txguard.idle_in_aborted_transaction_timeout = -1
+txguard.max_statements = -1
+txguard.persist = sometimes
 txguard.typo = 1
 });
 $node->start;
@@ -43,6 +45,10 @@ my %expect = (
 	  qr/WARNING:  parameter "txguard.store_detail" requires a Boolean value/,
 	'txguard.idle_in_aborted_transaction_timeout' =>
 	  qr/WARNING:  -1 ms is outside the valid range for parameter "txguard.idle_in_aborted_transaction_timeout"/,
+	'txguard.max_statements' =>
+	  qr/WARNING:  -1 is outside the valid range for parameter "txguard.max_statements" \(0 \.\. 100000\)/,
+	'txguard.persist' =>
+	  qr/WARNING:  parameter "txguard.persist" requires a Boolean value/,
 	'txguard.typo' =>
 	  qr/WARNING:  invalid configuration parameter name "txguard.typo", removing it/,);
 # 13 and 14 do not reserve the prefix: a misspelt name is kept there
@@ -59,7 +65,8 @@ is( $node->safe_psql(
 		    FROM pg_settings WHERE name LIKE 'txguard.%'}),
 	'txguard.annotate=detail,txguard.enabled=on,txguard.history_size=1000,'
 	  . 'txguard.idle_in_aborted_transaction_timeout=0,txguard.log_aborts=on,'
-	  . 'txguard.max_statement_length=1024,txguard.store_detail=on,txguard.track=blocks',
+	  . 'txguard.max_statement_length=1024,txguard.max_statements=1000,'
+	  . 'txguard.persist=on,txguard.store_detail=on,txguard.track=blocks',
 	'every rejected setting has its default, none a wrong value');
 
 # txguard works with those defaults

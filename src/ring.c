@@ -1,0 +1,263 @@
+/*-------------------------------------------------------------------------
+ *
+ * ring.c
+ *	  The history ring: the most recent aborts of all backends, in shared
+ *	  memory, written lock-free on the abort path and read one entry at a
+ *	  time by the SQL functions.
+ *
+ * Concurrency protocol.  Each entry starts with a change counter (a
+ * seqlock, as PgBackendStatus.st_changecount): a writer makes it odd with a
+ * compare-and-swap from an even value, writes, then makes it even again; a
+ * reader copies the entry and accepts the copy only if the counter was even
+ * and unchanged across the copy, otherwise it retries (a bounded number of
+ * times, then skips the entry: one that changes that often is being
+ * overwritten).  Torn reads are impossible, and no writer ever waits for a
+ * reader.
+ *
+ *	- A position is claimed with an atomic fetch-and-add on next_seq; the
+ *	  entry is (seq - 1) % history_size.  Two writers meet on one entry only
+ *	  if the ring wrapped during a write; the later one spins briefly and,
+ *	  if the entry is still busy, or already holds a newer record (its
+ *	  writer was delayed between claiming and writing), drops its record
+ *	  and counts it in "dropped".
+ *	- The owner of a record completes it when its episode ends, only if the
+ *	  entry still holds its seq.
+ *	- txguard_reset() hides the ring by moving reset_seq up to next_seq, so
+ *	  it too never waits.
+ *
+ * Readers (txg_ring_scan) copy one entry at a time into a buffer of their
+ * own and hand it to a callback, which may raise errors: nothing is held
+ * then.  An entry the filter rejects is skipped after reading its fixed
+ * header only.  The abort path here never raises an ERROR and never
+ * allocates.
+ *
+ * IDENTIFICATION
+ *	  src/ring.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "port/atomics.h"
+
+#include "compat.h"
+#include "shmem.h"
+#include "txguard.h"
+
+/* ---- seqlock helpers (also used by slots.c) ---- */
+
+/*
+ * Make the entry's counter odd: true if this backend now owns the entry.
+ * Spins a bounded number of times while another writer owns it.
+ */
+bool
+txg_entry_begin_write(TxgEntryHeader *e)
+{
+	for (int i = 0; i < 1000; i++)
+	{
+		uint32		cc = pg_atomic_read_u32(&e->changecount);
+
+		/* the compare-and-swap is a full memory barrier */
+		if ((cc & 1) == 0 &&
+			pg_atomic_compare_exchange_u32(&e->changecount, &cc, cc + 1))
+			return true;
+		pg_spin_delay();
+	}
+	return false;
+}
+
+void
+txg_entry_end_write(TxgEntryHeader *e)
+{
+	/* the fetch-and-add is a full memory barrier */
+	pg_atomic_fetch_add_u32(&e->changecount, 1);
+}
+
+/*
+ * Copy the first 'size' bytes of an entry consistently into dst.  False if
+ * it kept changing.
+ */
+bool
+txg_entry_read(TxgEntryHeader *e, char *dst, Size size)
+{
+	for (int i = 0; i < 100; i++)
+	{
+		uint32		before;
+		uint32		after;
+
+		before = pg_atomic_read_u32(&e->changecount);
+		pg_read_barrier();
+		memcpy(dst, e, size);
+		pg_read_barrier();
+		after = pg_atomic_read_u32(&e->changecount);
+		if (before == after && (before & 1) == 0)
+			return true;
+		pg_spin_delay();
+	}
+	return false;
+}
+
+static TxgEntryHeader *
+ring_entry(uint64 seq)
+{
+	return txg_ring_entry_at((int) ((seq - 1) % txg_sh->history_size));
+}
+
+/* ---- writers (abort path) ---- */
+
+/*
+ * Put a new record in the ring.  Sets rec->seq (0 if it could not be
+ * written).
+ */
+void
+txg_ring_add(TxgRecord *rec)
+{
+	uint64		seq;
+	TxgEntryHeader *e;
+	bool		written = false;
+
+	rec->seq = 0;
+	if (txg_sh == NULL || txg_sh->history_size == 0)
+		return;
+
+	seq = pg_atomic_add_fetch_u64(&txg_sh->next_seq, 1);
+	e = ring_entry(seq);
+	if (unlikely(txg_debug_ring_delay > 0))
+		pg_usleep(txg_debug_ring_delay * 1000L);
+	if (txg_entry_begin_write(e))
+	{
+		/*
+		 * A writer delayed between claiming its position and getting here
+		 * may find the ring wrapped past it: never overwrite a newer record
+		 * with an older one.
+		 */
+		if (ENTRY_RECORD(e)->seq < seq)
+		{
+			memcpy(ENTRY_RECORD(e), rec, txg_sh->record_size);
+			ENTRY_RECORD(e)->seq = seq;
+			if (!txg_store_detail)
+				ENTRY_RECORD(e)->detail[0] = '\0';
+			written = true;
+		}
+		txg_entry_end_write(e);
+	}
+	if (written)
+		rec->seq = seq;
+	else
+		pg_atomic_fetch_add_u64(&txg_sh->dropped, 1);
+}
+
+/*
+ * An episode ended: complete its ring record, if it is still there.
+ */
+void
+txg_ring_complete(const TxgRecord *rec)
+{
+	TxgEntryHeader *e;
+
+	if (txg_sh == NULL || txg_sh->history_size == 0 || rec->seq == 0)
+		return;
+
+	e = ring_entry(rec->seq);
+	if (txg_entry_begin_write(e))
+	{
+		TxgRecord  *dst = ENTRY_RECORD(e);
+
+		if (dst->seq == rec->seq)
+		{
+			dst->ended_at = rec->ended_at;
+			dst->ended_by = rec->ended_by;
+			dst->ignored = rec->ignored;
+			dst->idle_since = rec->idle_since;
+		}
+		txg_entry_end_write(e);
+	}
+}
+
+/*
+ * Restore a saved record (persist.c, in the postmaster before any backend
+ * runs): written at position 'seq'.
+ */
+void
+txg_ring_restore(const TxgRecord *rec, uint64 seq)
+{
+	TxgEntryHeader *e = ring_entry(seq);
+
+	memcpy(ENTRY_RECORD(e), rec, txg_sh->record_size);
+	ENTRY_RECORD(e)->seq = seq;
+	ENTRY_RECORD(e)->slot = -1;
+	if (pg_atomic_read_u64(&txg_sh->next_seq) < seq)
+		pg_atomic_write_u64(&txg_sh->next_seq, seq);
+}
+
+/* ---- readers ---- */
+
+/*
+ * Call 'emit' for every visible record of the ring, oldest position first,
+ * each copied consistently into one buffer.  If 'pid' is not 0, records of
+ * other processes are skipped without copying them.  An open episode's
+ * ignored-command count is taken live from its owner's slot.  The callback
+ * may raise errors; nothing is held while it runs.
+ */
+void
+txg_ring_scan(int pid, txg_record_callback emit, void *arg)
+{
+	Size		esize = txg_sh->entry_size;
+	Size		head = ENTRY_HEADER_SIZE + offsetof(TxgRecord, backend_start);
+	char	   *buf = palloc(esize);
+	TxgRecord  *rec = ENTRY_RECORD(buf);
+	uint64		reset_seq = pg_atomic_read_u64(&txg_sh->reset_seq);
+	uint64		next = pg_atomic_read_u64(&txg_sh->next_seq);
+	uint64		first;
+
+	/* the positions that can still be in the ring, oldest first */
+	first = next > (uint64) txg_sh->history_size ?
+		next - txg_sh->history_size + 1 : 1;
+	if (first <= reset_seq)
+		first = reset_seq + 1;
+
+	for (uint64 seq = first; seq <= next; seq++)
+	{
+		TxgEntryHeader *e = ring_entry(seq);
+
+		CHECK_FOR_INTERRUPTS();
+
+		/* the fixed header first: seq and pid decide whether to copy */
+		if (!txg_entry_read(e, buf, head) || rec->seq != seq ||
+			(pid != 0 && rec->pid != pid))
+			continue;
+		if (!txg_entry_read(e, buf, esize) || rec->seq != seq)
+			continue;
+
+		if (rec->ended_by == TXG_END_NONE)
+			txg_slot_live_counts(rec);
+
+		emit(rec, arg);
+	}
+	pfree(buf);
+}
+
+/* Counters of the ring for txguard_info() */
+void
+txg_ring_info(TxgInfo *info)
+{
+	uint64		next = pg_atomic_read_u64(&txg_sh->next_seq);
+	uint64		reset = pg_atomic_read_u64(&txg_sh->reset_seq);
+	uint64		written = next - reset;
+
+	info->history_size = txg_sh->history_size;
+	info->history_written = (int64) written;
+	info->history_overwritten = written > (uint64) txg_sh->history_size ?
+		(int64) (written - txg_sh->history_size) : 0;
+	info->history_dropped = (int64) pg_atomic_read_u64(&txg_sh->dropped);
+}
+
+/* Hide the whole ring (txguard_reset). */
+void
+txg_ring_reset(void)
+{
+	pg_atomic_write_u64(&txg_sh->reset_seq,
+						pg_atomic_read_u64(&txg_sh->next_seq));
+	pg_atomic_write_u64(&txg_sh->dropped, 0);
+}
