@@ -24,6 +24,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "lib/stringinfo.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -96,6 +97,13 @@ txg_format_cause(char *buf, int bufsize, const TxgRecord *cause)
 	return Min(n, bufsize - 1);
 }
 
+/* Room for the cause sentence of a record (txg_format_cause) */
+Size
+txg_cause_bufsize(void)
+{
+	return CAUSE_BUFSIZE(txg_max_statement_length + 4);
+}
+
 /* Allocate in the current (error) context without raising an error. */
 static char *
 alloc_no_fail(Size size)
@@ -105,35 +113,42 @@ alloc_no_fail(Size size)
 }
 
 /*
- * Append the cause to edata->detail, after whatever core put there (core's
- * only DETAIL for 25P02 is the recovery-conflict reason).
+ * Append the cause sentence (formatted once, when the episode opened) to
+ * edata->detail, after whatever core put there (core's only DETAIL for
+ * 25P02 is the recovery-conflict reason).
  */
 static void
-append_cause_to_detail(ErrorData *edata, const TxgRecord *cause,
-					   const char *suffix)
+append_cause_to_detail(ErrorData *edata, const char *cause_text,
+					   int cause_len, const char *suffix)
 {
-	int			size;
+	Size		dlen = edata->detail ? strlen(edata->detail) : 0;
+	Size		slen = suffix ? strlen(suffix) : 0;
+	Size		size = dlen + 2 + cause_len + slen + 2;
 	char	   *buf;
-	int			n = 0;
+	char	   *p;
 
-	size = CAUSE_BUFSIZE(txg_max_statement_length + 4) +
-		(edata->detail ? strlen(edata->detail) + 2 : 0) +
-		(suffix ? strlen(suffix) + 1 : 0);
 	buf = alloc_no_fail(size);
 	if (buf == NULL)
 		return;
-
-	if (edata->detail && edata->detail[0] != '\0')
+	p = buf;
+	if (dlen > 0)
 	{
-		size_t		len = strlen(edata->detail);
-
+		memcpy(p, edata->detail, dlen);
+		p += dlen;
 		/* core's "abort reason: recovery conflict" has no full stop */
-		n = snprintf(buf, size, "%s%s ", edata->detail,
-					 edata->detail[len - 1] == '.' ? "" : ".");
+		if (edata->detail[dlen - 1] != '.')
+			*p++ = '.';
+		*p++ = ' ';
 	}
-	n += txg_format_cause(buf + n, size - n, cause);
-	if (suffix && n < size)
-		snprintf(buf + n, size - n, " %s", suffix);
+	memcpy(p, cause_text, cause_len);
+	p += cause_len;
+	if (slen > 0)
+	{
+		*p++ = ' ';
+		memcpy(p, suffix, slen);
+		p += slen;
+	}
+	*p = '\0';
 	edata->detail = buf;
 }
 
@@ -141,19 +156,20 @@ append_cause_to_detail(ErrorData *edata, const TxgRecord *cause,
  * Name the cause on an error raised while the transaction block is aborted.
  */
 void
-txg_annotate_error(ErrorData *edata, const TxgRecord *cause, bool in_savepoint)
+txg_annotate_error(ErrorData *edata, const TxgRecord *cause,
+				   const char *cause_text, int cause_len)
 {
 	if (txg_annotate == TXG_ANNOTATE_OFF)
 		return;
 
-	append_cause_to_detail(edata, cause, NULL);
+	append_cause_to_detail(edata, cause_text, cause_len, NULL);
 
 	if (edata->hint == NULL)
 	{
 		const char *hint;
 		char	   *buf;
 
-		if (in_savepoint)
+		if (cause->in_savepoint)
 			hint = "Roll back to a savepoint set before the error with ROLLBACK TO SAVEPOINT, or end the transaction with ROLLBACK.";
 		else
 			hint = "End the transaction with ROLLBACK.";
@@ -190,7 +206,8 @@ txg_annotate_error(ErrorData *edata, const TxgRecord *cause, bool in_savepoint)
  * core wrote them.  With txguard.annotate = off the cause is never added.
  */
 void
-txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause, bool ours)
+txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause,
+				   const char *cause_text, int cause_len, bool ours)
 {
 	bool		name_cause = (txg_annotate != TXG_ANNOTATE_OFF);
 
@@ -214,7 +231,7 @@ txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause, bool ours)
 				 "The session was idle for %ld.%03d s.",
 				 secs, usecs / 1000);
 		if (name_cause)
-			append_cause_to_detail(edata, cause, idle);
+			append_cause_to_detail(edata, cause_text, cause_len, idle);
 		else
 		{
 			char	   *d = alloc_no_fail(strlen(idle) + 1);
@@ -230,29 +247,81 @@ txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause, bool ours)
 			 (edata->sqlerrcode == ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT ||
 			  edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
 			  edata->sqlerrcode == ERRCODE_DATABASE_DROPPED))
-		append_cause_to_detail(edata, cause, NULL);
+		append_cause_to_detail(edata, cause_text, cause_len, NULL);
+}
+
+/* Append a text to a log line in double quotes, on one line */
+static void
+append_quoted(StringInfo buf, const char *s)
+{
+	appendStringInfoChar(buf, '"');
+	for (; *s; s++)
+	{
+		if (*s == '"')
+			appendStringInfoString(buf, "\"\"");
+		else if (*s == '\n' || *s == '\r' || *s == '\t')
+			appendStringInfoChar(buf, ' ');
+		else
+			appendStringInfoChar(buf, *s);
+	}
+	appendStringInfoChar(buf, '"');
 }
 
 /*
- * The LOG line written when an aborted episode ends.
+ * The LOG line written when an aborted episode ends: one line with
+ * everything on it, for example
+ *
+ *	txguard: aborted transaction ended by rollback after 2 ignored commands
+ *	and 1.234 s aborted; cause unique_violation (23505) in statement 2,
+ *	query id 8713209128; message "duplicate key value violates unique
+ *	constraint ""users_pkey"""; detail "Key (id)=(1) already exists.";
+ *	statement "INSERT INTO users VALUES (1)"
+ *
+ * (on one line).  Texts are in double quotes, a double quote inside doubled,
+ * line breaks turned into spaces; a cut statement is followed by
+ * "(truncated)".  The LOG's SQLSTATE is the cause's, for csvlog and jsonlog.
  */
 void
-txg_log_episode_end(const TxgRecord *episode)
+txg_log_episode_end(const TxgRecord *rec)
 {
-	int			size = CAUSE_BUFSIZE(txg_max_statement_length + 4);
-	char	   *cause = palloc(size);
+	StringInfoData buf;
 	long		secs;
 	int			usecs;
+	const char *how = txg_end_reason_name(rec->ended_by);
+	const char *condition = txg_condition_name(rec->sqlerrcode);
+	const char *sqlstate = unpack_sql_state(rec->sqlerrcode);
 
-	txg_format_cause(cause, size, episode);
-	TimestampDifference(episode->aborted_at, episode->ended_at, &secs, &usecs);
+	initStringInfo(&buf);
+	TimestampDifference(rec->aborted_at, rec->ended_at, &secs, &usecs);
+	appendStringInfo(&buf, "; cause %s (%s) in statement %d",
+					 condition ? condition : sqlstate, sqlstate,
+					 rec->stmt_ordinal);
+	if (rec->queryid != 0)
+		appendStringInfo(&buf, ", query id " INT64_FORMAT,
+						 (int64) rec->queryid);
+	appendStringInfoString(&buf, "; message ");
+	append_quoted(&buf, rec->message);
+	if (rec->detail[0] != '\0')
+	{
+		appendStringInfoString(&buf, "; detail ");
+		append_quoted(&buf, rec->detail);
+	}
+	if (rec->statement[0] != '\0')
+	{
+		appendStringInfoString(&buf, "; statement ");
+		append_quoted(&buf, rec->statement);
+		if (rec->stmt_truncated)
+			appendStringInfoString(&buf, " (truncated)");
+	}
+
 	ereport(LOG,
-			(errmsg_plural("txguard: aborted transaction ended by %s after %lld ignored command and %ld.%03d s aborted",
-						   "txguard: aborted transaction ended by %s after %lld ignored commands and %ld.%03d s aborted",
-						   (unsigned long) episode->ignored,
-						   txg_end_reason_name(episode->ended_by),
-						   (long long) episode->ignored, secs, usecs / 1000),
-			 errdetail_internal("%s", cause),
-			 errhidestmt(true)));
-	pfree(cause);
+			(errcode(rec->sqlerrcode),
+			 errmsg_plural("txguard: aborted transaction ended by %s after %lld ignored command and %ld.%03d s aborted%s",
+						   "txguard: aborted transaction ended by %s after %lld ignored commands and %ld.%03d s aborted%s",
+						   (unsigned long) rec->ignored,
+						   how, (long long) rec->ignored, secs, usecs / 1000,
+						   buf.data),
+			 errhidestmt(true),
+			 errhidecontext(true)));
+	pfree(buf.data);
 }

@@ -64,6 +64,8 @@ typedef struct EpisodeState
 	uint64		stats_generation;	/* statistics generation when counted */
 	TxgRecord  *last;			/* this backend's latest abort */
 	bool		last_valid;
+	char	   *cause_text;		/* the open episode's cause sentence */
+	int			cause_len;
 	TxgRecord  *deferred_log;	/* an ended episode whose LOG line waits */
 	bool		log_pending;
 
@@ -94,6 +96,8 @@ txg_episode_init(void)
 	ep.episode = MemoryContextAllocZero(TopMemoryContext, size);
 	ep.last = MemoryContextAllocZero(TopMemoryContext, size);
 	ep.deferred_log = MemoryContextAllocZero(TopMemoryContext, size);
+	ep.cause_text = MemoryContextAllocZero(TopMemoryContext,
+										   txg_cause_bufsize());
 }
 
 /* Is an episode open?  (For the SQL functions.) */
@@ -226,7 +230,17 @@ txg_episode_error(ErrorData *edata)
 				rec->copy_in = false;
 				txg_slot_touch(rec);
 				txg_timeout_arm();
-				txg_annotate_error(edata, rec, rec->in_savepoint);
+				txg_annotate_error(edata, rec, ep.cause_text, ep.cause_len);
+
+				/*
+				 * A client looping on an aborted connection must not flood the
+				 * server log: by default only the first annotated error of an
+				 * episode goes there.  The client still gets every one.
+				 */
+				if (txg_log_ignored == TXG_LOG_IGNORED_NONE ||
+					(txg_log_ignored == TXG_LOG_IGNORED_FIRST &&
+					 rec->ignored > 1))
+					edata->output_to_server = false;
 			}
 		}
 		else if (IsTransactionOrTransactionBlock())
@@ -266,7 +280,8 @@ txg_episode_error(ErrorData *edata)
 				ep.fatal_reason = TXG_END_FATAL;
 				break;
 		}
-		txg_annotate_fatal(edata, ep.episode, ours);
+		txg_annotate_fatal(edata, ep.episode, ep.cause_text, ep.cause_len,
+						   ours);
 	}
 }
 
@@ -345,6 +360,8 @@ episode_abort(bool sub)
 	if (rec->in_block)
 	{
 		memcpy(ep.episode, rec, txg_record_size());
+		ep.cause_len = txg_format_cause(ep.cause_text, txg_cause_bufsize(),
+										ep.episode);
 		ep.open = true;
 		ep.tracked = tracked;
 		ep.fatal_reason = TXG_END_NONE;

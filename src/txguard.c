@@ -33,6 +33,7 @@ PG_MODULE_MAGIC;
 bool		txg_enabled = true;
 int			txg_annotate = TXG_ANNOTATE_DETAIL;
 bool		txg_log_aborts = true;
+int			txg_log_ignored = TXG_LOG_IGNORED_FIRST;
 int			txg_max_statement_length = 1024;
 int			txg_history_size = 1000;
 int			txg_track = TXG_TRACK_BLOCKS;
@@ -49,6 +50,13 @@ static const struct config_enum_entry annotate_options[] = {
 	{"off", TXG_ANNOTATE_OFF, false},
 	{"detail", TXG_ANNOTATE_DETAIL, false},
 	{"message", TXG_ANNOTATE_MESSAGE, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry log_ignored_options[] = {
+	{"none", TXG_LOG_IGNORED_NONE, false},
+	{"first", TXG_LOG_IGNORED_FIRST, false},
+	{"all", TXG_LOG_IGNORED_ALL, false},
 	{NULL, 0, false}
 };
 
@@ -123,6 +131,16 @@ define_gucs(bool preloading)
 							 NULL,
 							 &txg_log_aborts,
 							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("txguard.log_ignored_commands",
+							 "Selects which errors of an aborted transaction go to the server log.",
+							 "\"first\" logs the first annotated error of each aborted block and leaves the others out of the server log, \"all\" logs them all, \"none\" none; clients always receive them.",
+							 &txg_log_ignored,
+							 TXG_LOG_IGNORED_FIRST,
+							 log_ignored_options,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);

@@ -80,6 +80,14 @@ typedef enum TxgAnnotateMode
 	TXG_ANNOTATE_MESSAGE
 } TxgAnnotateMode;
 
+/* txguard.log_ignored_commands */
+typedef enum TxgLogIgnoredMode
+{
+	TXG_LOG_IGNORED_NONE,
+	TXG_LOG_IGNORED_FIRST,
+	TXG_LOG_IGNORED_ALL
+} TxgLogIgnoredMode;
+
 /* txguard.track */
 typedef enum TxgTrackMode
 {
@@ -178,6 +186,7 @@ typedef struct TxgInfo
 extern bool txg_enabled;
 extern int	txg_annotate;
 extern bool txg_log_aborts;
+extern int	txg_log_ignored;
 extern int	txg_max_statement_length;
 extern int	txg_history_size;
 extern int	txg_track;
@@ -247,9 +256,11 @@ extern void txg_capture_record(TxgRecord *rec, const ErrorData *edata,
 /* annotate.c */
 extern const char *txg_end_reason_name(TxgEndReason reason);
 extern int	txg_format_cause(char *buf, int bufsize, const TxgRecord *cause);
+extern Size txg_cause_bufsize(void);
 extern void txg_annotate_error(ErrorData *edata, const TxgRecord *cause,
-							   bool in_savepoint);
+							   const char *cause_text, int cause_len);
 extern void txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause,
+							   const char *cause_text, int cause_len,
 							   bool ours);
 extern void txg_log_episode_end(const TxgRecord *episode);
 

@@ -5,10 +5,17 @@
 #
 #  * the 25P02 in the log carries the same DETAIL the client got;
 #  * exactly one "txguard: aborted transaction ended by ..." LOG line per
-#    aborted block, with a DETAIL naming the cause, for every way out of the
-#    block (rollback, rollback to savepoint, commit, prepare);
+#    aborted block, one line with everything on it (how it ended, ignored
+#    commands, time aborted, the cause's condition, SQLSTATE, message,
+#    detail, statement ordinal and text), parsed back field by field, for
+#    every way out of the block (rollback, rollback to savepoint, commit,
+#    prepare);
 #  * txguard.log_aborts = off suppresses that line;
-#  * the same two messages as real jsonlog records;
+#  * txguard.log_ignored_commands: by default only the first annotated
+#    25P02 of a block reaches the server log, the client gets them all, and
+#    the LOG line counts them all; "all" and "none";
+#  * the same messages as real jsonlog and csvlog records (the LOG record's
+#    SQLSTATE is the cause's);
 #  * log_min_messages = fatal: emit_log_hook never sees an ERROR, so nothing
 #    can be captured; txguard says so to the client once per backend, with
 #    a WARNING at the first statement that reaches it after the uncaptured
@@ -72,6 +79,65 @@ sub count_matches
 	return $n;
 }
 
+# Parse txguard's end-of-block message back into its fields; undef if it
+# does not have the documented form.
+my $quoted = qr/"((?:[^"]|"")*)"/;
+sub parse_end_line
+{
+	my ($msg) = @_;
+	return undef
+	  unless $msg =~ /^txguard: aborted transaction ended by (.+?) after (\d+) ignored commands? and (\d+\.\d{3}) s aborted; cause (\S+) \((\w{5})\) in statement (\d+)(?:, query id (-?\d+))?; message $quoted(?:; detail $quoted)?(?:; statement $quoted( \(truncated\))?)?$/;
+	my %f = (
+		how => $1, ignored => $2, seconds => $3, condition => $4,
+		sqlstate => $5, ordinal => $6, queryid => $7, message => $8,
+		detail => $9, statement => $10, truncated => defined $11 ? 1 : 0);
+	for my $k (qw(message detail statement))
+	{
+		$f{$k} =~ s/""/"/g if defined $f{$k};
+	}
+	return \%f;
+}
+
+# Records of a csvlog file: a list of array refs (quoted fields, "" inside)
+sub parse_csv
+{
+	my ($text) = @_;
+	my (@recs, @fields);
+	my ($field, $inq) = ('', 0);
+	for (my $i = 0; $i < length($text); $i++)
+	{
+		my $ch = substr($text, $i, 1);
+		if ($inq)
+		{
+			if ($ch eq '"' && substr($text, $i + 1, 1) eq '"')
+			{
+				$field .= '"';
+				$i++;
+			}
+			elsif ($ch eq '"') { $inq = 0; }
+			else { $field .= $ch; }
+		}
+		elsif ($ch eq '"') { $inq = 1; }
+		elsif ($ch eq ',') { push @fields, $field; $field = ''; }
+		elsif ($ch eq "\n")
+		{
+			push @fields, $field;
+			push @recs, [@fields];
+			@fields = ();
+			$field = '';
+		}
+		else { $field .= $ch; }
+	}
+	return @recs;
+}
+
+# The LOG lines of txguard in a stderr-format log: the message part of each
+sub end_lines
+{
+	my ($text) = @_;
+	return ($text =~ /LOG:  (txguard: aborted transaction ended by [^\n]*)/g);
+}
+
 # ---------------------------------------------------------------------------
 # Node 1: stderr log
 # ---------------------------------------------------------------------------
@@ -110,19 +176,71 @@ is(scalar(@server), 1, 'server log has one 25P02');
 is($server[0], $client[0], 'server log DETAIL of the 25P02 equals the client DETAIL');
 like($log, qr/txg_rollback ERROR:  duplicate key value violates unique constraint "t_pkey"/,
 	'the original 23505 is logged by core');
-is( count_matches(
-		$log,
-		qr/LOG:  txguard: aborted transaction ended by rollback after 1 ignored command and \d+\.\d{3} s aborted\n/
-	),
-	1,
-	'exactly one txguard LOG line for the block, ended by rollback');
-is(count_matches($log, qr/txguard: aborted transaction ended by/),
-	1, 'no other txguard LOG line');
-my @logdetail = details_after($log,
-	qr/LOG:  txguard: aborted transaction ended by rollback after 1 ignored command/);
-is($logdetail[0], $cause, 'LOG line DETAIL names 23505 and the statement');
-unlike($log, qr/LOG:  txguard: aborted transaction ended by[^\n]*\n[^\n]*DETAIL:[^\n]*\n[^\n]*STATEMENT:/,
-	'the txguard LOG line carries no STATEMENT');
+my @end = end_lines($log);
+is(scalar(@end), 1, 'exactly one txguard LOG line for the block');
+my $f = parse_end_line($end[0] // '');
+ok(defined $f, 'the LOG line has the documented form') or diag($end[0]);
+$f //= {};
+is_deeply(
+	[ @$f{qw(how ignored condition sqlstate ordinal message detail statement truncated)} ],
+	[
+		'rollback', 1, 'unique_violation', '23505', 1,
+		'duplicate key value violates unique constraint "t_pkey"',
+		'Key (id)=(1) already exists.', 'INSERT INTO t VALUES (1)', 0
+	],
+	'the LOG line gives how it ended, the ignored count, the cause and the statement');
+unlike($log, qr/LOG:  txguard: aborted transaction ended by[^\n]*\n[^\n]*(DETAIL|STATEMENT|CONTEXT):/,
+	'the txguard LOG line is one line: no DETAIL, STATEMENT or CONTEXT');
+
+# --- texts with quotes and line breaks stay on the one line ------------------
+$offset = -s $node->logfile;
+run_script($node, qq(
+SET application_name = 'txg_quotes';
+BEGIN;
+SELECT 1 /* "a" */ +\n  'x"y'::int;
+ROLLBACK;
+));
+$node->wait_for_log(qr/txguard: aborted transaction ended by/, $offset);
+@end = end_lines(slurp_file($node->logfile, $offset));
+$f = parse_end_line($end[0] // '') // {};
+is_deeply(
+	[ @$f{qw(sqlstate condition message statement)} ],
+	[
+		'22P02', 'invalid_text_representation',
+		'invalid input syntax for type integer: "x"y"',
+		q{SELECT 1 /* "a" */ +   'x"y'::int}
+	],
+	'quotes are doubled and line breaks turned into spaces, and parse back');
+
+# --- log_ignored_commands -------------------------------------------------------
+foreach my $case ([ 'first', 1 ], [ 'all', 5 ], [ 'none', 0 ])
+{
+	my ($mode, $in_log) = @$case;
+	$offset = -s $node->logfile;
+	($out, $err) = run_script($node, qq(
+SET application_name = 'txg_flood_$mode';
+SET txguard.log_ignored_commands = '$mode';
+BEGIN;
+INSERT INTO t VALUES (1);
+SELECT 1;
+SELECT 2;
+SELECT 3;
+SELECT 4;
+SELECT 5;
+ROLLBACK;
+));
+	@client = details_after($err, qr/ERROR:  \Q$msg_25p02\E$/);
+	is(scalar(grep { defined $_ && $_ eq $cause } @client), 5,
+		"log_ignored_commands = $mode: the client gets five annotated 25P02s");
+	$node->wait_for_log(qr/txg_flood_$mode LOG:  txguard: aborted transaction ended by/, $offset);
+	$log = slurp_file($node->logfile, $offset);
+	is(count_matches($log, qr/txg_flood_$mode ERROR:  \Q$msg_25p02\E/), $in_log,
+		"log_ignored_commands = $mode: $in_log of them in the server log");
+	like($log, qr/txg_flood_$mode LOG:  txguard: aborted transaction ended by rollback after 5 ignored commands/,
+		"log_ignored_commands = $mode: the LOG line counts all five");
+}
+is($node->safe_psql('postgres', 'SHOW txguard.log_ignored_commands'), 'first',
+	'log_ignored_commands defaults to first');
 
 # --- log_aborts = off -------------------------------------------------------
 $offset = -s $node->logfile;
@@ -188,17 +306,12 @@ foreach my $case (@exits)
 	is($client[0], $c, "$word: client DETAIL names the cause");
 	$node->wait_for_log(qr/txguard: aborted transaction ended by/, $offset);
 	$log = slurp_file($node->logfile, $offset);
-	is( count_matches(
-			$log,
-			qr/LOG:  txguard: aborted transaction ended by \Q$word\E after 1 ignored command and \d+\.\d{3} s aborted\n/
-		),
-		1,
-		"$word: exactly one LOG line ended by \"$word\"");
-	is(count_matches($log, qr/txguard: aborted transaction ended by/),
-		1, "$word: no other txguard LOG line");
-	@logdetail = details_after($log,
-		qr/LOG:  txguard: aborted transaction ended by \Q$word\E after/);
-	is($logdetail[0], $c, "$word: LOG DETAIL names the cause");
+	my @e = end_lines($log);
+	is(scalar(@e), 1, "$word: exactly one txguard LOG line");
+	my $ef = parse_end_line($e[0] // '') // {};
+	is_deeply([ @$ef{qw(how ignored sqlstate ordinal statement)} ],
+		[ $word, 1, '23505', $stmt1, 'INSERT INTO t VALUES (1)' ],
+		"$word: the LOG line says how it ended and names the cause");
 	is( $node->safe_psql(
 			'postgres',
 			"SELECT ended_by || ' ' || ignored_commands FROM txguard_aborts WHERE application_name = '$app'"
@@ -226,7 +339,7 @@ SKIP:
 	$jnode->append_conf('postgresql.conf', qq(
 	shared_preload_libraries = 'txguard'
 	logging_collector = on
-	log_destination = 'jsonlog'
+	log_destination = 'jsonlog,csvlog'
 	log_directory = 'log'
 	));
 	$jnode->start;
@@ -277,14 +390,18 @@ SKIP:
 	ok(defined $jerr, 'jsonlog: the 25P02 record is there');
 	SKIP:
 	{
-		skip 'records missing', 11 unless defined $jlog && defined $jerr;
+		skip 'records missing', 12 unless defined $jlog && defined $jerr;
 		is($jlog->{error_severity}, 'LOG', 'jsonlog LOG: error_severity');
-		ok(!exists $jlog->{state_code},
-			'jsonlog LOG: no state_code (00000 is omitted by jsonlog)');
-		like($jlog->{message},
-			qr/^txguard: aborted transaction ended by rollback after 1 ignored command and \d+\.\d{3} s aborted$/,
-			'jsonlog LOG: message');
-		is($jlog->{detail}, $cause, 'jsonlog LOG: detail names 23505 and the statement');
+		is($jlog->{state_code}, '23505', 'jsonlog LOG: state_code is the cause\'s');
+		my $jf = parse_end_line($jlog->{message}) // {};
+		is_deeply([ @$jf{qw(how ignored sqlstate ordinal message detail statement)} ],
+			[
+				'rollback', 1, '23505', 1,
+				'duplicate key value violates unique constraint "t_pkey"',
+				'Key (id)=(1) already exists.', 'INSERT INTO t VALUES (1)'
+			],
+			'jsonlog LOG: the message field has every fact');
+		ok(!exists $jlog->{detail}, 'jsonlog LOG: no detail field');
 		ok(!exists $jlog->{statement}, 'jsonlog LOG: no statement field');
 		is($jerr->{error_severity}, 'ERROR', 'jsonlog 25P02: error_severity');
 		is($jerr->{state_code}, '25P02', 'jsonlog 25P02: state_code');
@@ -292,6 +409,35 @@ SKIP:
 		is($jerr->{detail}, $client[0], 'jsonlog 25P02: detail equals the client DETAIL');
 		is($jerr->{statement}, 'SELECT 1;', 'jsonlog 25P02: statement');
 		is($jlog->{pid}, $jerr->{pid}, 'jsonlog: both records from the same backend');
+	}
+
+	# csvlog: the same LOG record; columns 14 and 15 are message and detail,
+	# 13 the SQLSTATE (PostgreSQL's csvlog layout)
+	my $csvfile = $jnode->data_dir . '/'
+	  . $jnode->safe_psql('postgres', "SELECT pg_current_logfile('csvlog')");
+	my $csvrec;
+	for (my $i = 0; $i < 10 * $PostgreSQL::Test::Utils::timeout_default; $i++)
+	{
+		foreach my $rec (parse_csv(slurp_file($csvfile)))
+		{
+			$csvrec = $rec
+			  if ($rec->[22] // '') eq 'txg_json'
+			  && ($rec->[13] // '') =~ /^txguard: aborted transaction ended by/;
+		}
+		last if defined $csvrec;
+		usleep(100_000);
+	}
+	ok(defined $csvrec, 'csvlog: the txguard LOG record is there');
+	SKIP:
+	{
+		skip 'csvlog record missing', 4 unless defined $csvrec;
+		is($csvrec->[11], 'LOG', 'csvlog LOG: error_severity');
+		is($csvrec->[12], '23505', 'csvlog LOG: sql_state_code is the cause\'s');
+		my $cf = parse_end_line($csvrec->[13]) // {};
+		is_deeply([ @$cf{qw(how ignored sqlstate ordinal statement)} ],
+			[ 'rollback', 1, '23505', 1, 'INSERT INTO t VALUES (1)' ],
+			'csvlog LOG: the message column has every fact');
+		is($csvrec->[14], '', 'csvlog LOG: no detail');
 	}
 	$jnode->stop;
 }

@@ -93,7 +93,7 @@ $node->wait_for_log(qr/\[$pid\] txg_quit LOG:  txguard: aborted transaction ende
 my $log = slurp_file($node->logfile, $offset);
 like(
 	$log,
-	qr/\[$pid\] txg_quit LOG:  txguard: aborted transaction ended by disconnect after 1 ignored command and \d+\.\d{3} s aborted\n[^\n]*\[$pid\] txg_quit DETAIL:  \Q$cause\E\n/,
+	qr/\[$pid\] txg_quit LOG:  txguard: aborted transaction ended by disconnect after 1 ignored command and \d+\.\d{3} s aborted; cause unique_violation \(23505\) in statement 1; message "duplicate key value violates unique constraint ""t_pkey"""; detail "Key \(id\)=\(1\) already exists\."; statement "INSERT INTO t VALUES \(1\)"\n/,
 	'quit: LOG line "ended by disconnect" with the cause');
 is(scalar(() = $log =~ /\[$pid\][^\n]*txguard: aborted transaction ended/g),
 	1, 'quit: exactly one txguard LOG line');

@@ -22,6 +22,7 @@ txguard.log_aborts = 2
 txguard.store_detail = ''
 txguard.idle_in_aborted_transaction_timeout = -1
 txguard.max_statements = -1
+txguard.log_ignored_commands = some
 txguard.persist = sometimes
 txguard.typo = 1
 });
@@ -47,6 +48,8 @@ my %expect = (
 	  qr/WARNING:  -1 ms is outside the valid range for parameter "txguard.idle_in_aborted_transaction_timeout"/,
 	'txguard.max_statements' =>
 	  qr/WARNING:  -1 is outside the valid range for parameter "txguard.max_statements" \(0 \.\. 100000\)/,
+	'txguard.log_ignored_commands' =>
+	  qr/WARNING:  invalid value for parameter "txguard.log_ignored_commands": "some"/,
 	'txguard.persist' =>
 	  qr/WARNING:  parameter "txguard.persist" requires a Boolean value/,
 	'txguard.typo' =>
@@ -65,6 +68,7 @@ is( $node->safe_psql(
 		    FROM pg_settings WHERE name LIKE 'txguard.%'}),
 	'txguard.annotate=detail,txguard.enabled=on,txguard.history_size=1000,'
 	  . 'txguard.idle_in_aborted_transaction_timeout=0,txguard.log_aborts=on,'
+	  . 'txguard.log_ignored_commands=first,'
 	  . 'txguard.max_statement_length=1024,txguard.max_statements=1000,'
 	  . 'txguard.persist=on,txguard.store_detail=on,txguard.track=blocks',
 	'every rejected setting has its default, none a wrong value');
