@@ -164,19 +164,21 @@ txg_annotate_error(ErrorData *edata, const TxgRecord *cause,
 
 	append_cause_to_detail(edata, cause_text, cause_len, NULL);
 
-	if (edata->hint == NULL)
+	/*
+	 * When the error aborted a savepoint, say that ROLLBACK TO SAVEPOINT
+	 * recovers the transaction: that is not obvious.  Otherwise core's
+	 * message already says what to do (end the transaction block), and a
+	 * HINT would cost every aborted block one more server log line.
+	 */
+	if (edata->hint == NULL && cause->in_savepoint)
 	{
-		const char *hint;
-		char	   *buf;
+		static const char hint[] =
+		"Roll back to a savepoint set before the error with ROLLBACK TO SAVEPOINT, or end the transaction with ROLLBACK.";
+		char	   *buf = alloc_no_fail(sizeof(hint));
 
-		if (cause->in_savepoint)
-			hint = "Roll back to a savepoint set before the error with ROLLBACK TO SAVEPOINT, or end the transaction with ROLLBACK.";
-		else
-			hint = "End the transaction with ROLLBACK.";
-		buf = alloc_no_fail(strlen(hint) + 1);
 		if (buf != NULL)
 		{
-			strcpy(buf, hint);
+			memcpy(buf, hint, sizeof(hint));
 			edata->hint = buf;
 		}
 	}
@@ -254,16 +256,22 @@ txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause,
 static void
 append_quoted(StringInfo buf, const char *s)
 {
+	const char *run = s;
+
 	appendStringInfoChar(buf, '"');
 	for (; *s; s++)
 	{
+		if (*s != '"' && *s != '\n' && *s != '\r' && *s != '\t')
+			continue;
+		/* copy the plain run before this character in one go */
+		appendBinaryStringInfo(buf, run, s - run);
 		if (*s == '"')
-			appendStringInfoString(buf, "\"\"");
-		else if (*s == '\n' || *s == '\r' || *s == '\t')
-			appendStringInfoChar(buf, ' ');
+			appendBinaryStringInfo(buf, "\"\"", 2);
 		else
-			appendStringInfoChar(buf, *s);
+			appendStringInfoChar(buf, ' ');
+		run = s + 1;
 	}
+	appendBinaryStringInfo(buf, run, s - run);
 	appendStringInfoChar(buf, '"');
 }
 

@@ -59,10 +59,12 @@ is_blank(char c)
 /*
  * The statement text: leading blanks skipped; it ends where its (last)
  * statement ends, without the semicolons, blanks and comments after it;
- * cut to txguard.max_statement_length bytes.
+ * cut to txguard.max_statement_length bytes.  'partial': the text may end
+ * in the middle of a character (the activity text core cut to
+ * track_activity_query_size).
  */
 static void
-capture_statement(TxgRecord *rec, const char *text, int len)
+capture_statement(TxgRecord *rec, const char *text, int len, bool partial)
 {
 	int			max = txg_max_statement_length;
 
@@ -85,7 +87,7 @@ capture_statement(TxgRecord *rec, const char *text, int len)
 		len = pg_mbcliplen(text, len, max);
 		rec->stmt_truncated = true;
 	}
-	else
+	else if (partial)
 		len = pg_mbcliplen(text, len, len);	/* no partial last character */
 	memcpy(rec->statement, text, len);
 	rec->statement[len] = '\0';
@@ -134,5 +136,5 @@ txg_capture_record(TxgRecord *rec, const ErrorData *edata,
 	txg_copy_text(rec->datatype_name, edata->datatype_name, sizeof(rec->datatype_name));
 	txg_copy_text(rec->constraint_name, edata->constraint_name, sizeof(rec->constraint_name));
 	txg_copy_text(rec->internal_query, edata->internalquery, sizeof(rec->internal_query));
-	capture_statement(rec, ref->text, ref->len);
+	capture_statement(rec, ref->text, ref->len, ref->text_partial);
 }

@@ -58,12 +58,16 @@ typedef struct EpisodeState
 {
 	TxgRecord  *pending;		/* the error captured by the hook */
 	bool		pending_valid;
-	TxgRecord  *episode;		/* the open episode */
+
+	/*
+	 * This backend's latest abort; while "open" it is the open episode.  A
+	 * bound abort swaps the pending and last buffers: no copy.
+	 */
+	TxgRecord  *last;
+	bool		last_valid;
 	bool		open;
 	bool		tracked;		/* counted in the shared history/statistics */
 	uint64		stats_generation;	/* statistics generation when counted */
-	TxgRecord  *last;			/* this backend's latest abort */
-	bool		last_valid;
 	char	   *cause_text;		/* the open episode's cause sentence */
 	int			cause_len;
 	TxgRecord  *deferred_log;	/* an ended episode whose LOG line waits */
@@ -87,13 +91,22 @@ typedef struct EpisodeState
 
 static EpisodeState ep;
 
+/* A safe point has work to do (read by txg_episode_safe_point's fast path) */
+bool		txg_episode_attention = false;
+
+static inline void
+update_attention(void)
+{
+	txg_episode_attention = ep.log_pending || ep.open ||
+		(ep.warn_hidden_errors && !ep.warned_hidden_errors);
+}
+
 void
 txg_episode_init(void)
 {
 	Size		size = txg_record_size();
 
 	ep.pending = MemoryContextAllocZero(TopMemoryContext, size);
-	ep.episode = MemoryContextAllocZero(TopMemoryContext, size);
 	ep.last = MemoryContextAllocZero(TopMemoryContext, size);
 	ep.deferred_log = MemoryContextAllocZero(TopMemoryContext, size);
 	ep.cause_text = MemoryContextAllocZero(TopMemoryContext,
@@ -116,10 +129,7 @@ txg_episode_last(TxgRecord *out)
 {
 	if (!ep.last_valid)
 		return false;
-	if (ep.open && ep.episode->aborted_at == ep.last->aborted_at)
-		memcpy(out, ep.episode, txg_record_size());
-	else
-		memcpy(out, ep.last, txg_record_size());
+	memcpy(out, ep.last, txg_record_size());
 	return true;
 }
 
@@ -129,6 +139,15 @@ log_episode_end(const TxgRecord *rec)
 {
 	Assert(!ep.in_abort_path);
 	txg_log_episode_end(rec);
+}
+
+/* The open episode's cause sentence, formatted once, when first needed */
+static void
+format_cause(void)
+{
+	if (ep.cause_len < 0)
+		ep.cause_len = txg_format_cause(ep.cause_text, txg_cause_bufsize(),
+										ep.last);
 }
 
 /* A transaction ended normally, or without an error of its own. */
@@ -148,20 +167,18 @@ transaction_ended(void)
 static void
 episode_close(TxgEndReason reason, bool can_log)
 {
-	TxgRecord  *rec = ep.episode;
+	TxgRecord  *rec = ep.last;
 
 	txg_timeout_disarm();
 	rec->ended_by = reason;
 	rec->ended_at = GetCurrentTimestamp();
 	ep.open = false;
+	update_attention();
 
 	txg_slot_clear();
 	if (ep.tracked)
 		txg_ring_complete(rec);
 	txg_stats_count_end(rec, ep.tracked, ep.stats_generation);
-
-	if (ep.last_valid && ep.last->aborted_at == rec->aborted_at)
-		memcpy(ep.last, rec, txg_record_size());
 
 	if (txg_log_aborts)
 	{
@@ -170,6 +187,7 @@ episode_close(TxgEndReason reason, bool can_log)
 			if (ep.log_pending)
 			{
 				ep.log_pending = false;
+				update_attention();
 				log_episode_end(ep.deferred_log);
 			}
 			log_episode_end(rec);
@@ -179,6 +197,7 @@ episode_close(TxgEndReason reason, bool can_log)
 			/* a second unsafe end before a safe point replaces the first */
 			memcpy(ep.deferred_log, rec, txg_record_size());
 			ep.log_pending = true;
+			update_attention();
 		}
 	}
 }
@@ -189,11 +208,12 @@ episode_close(TxgEndReason reason, bool can_log)
  * episode whose end was not seen (the session is no longer aborted).
  */
 void
-txg_episode_safe_point(void)
+txg_episode_safe_point_work(void)
 {
 	if (ep.log_pending)
 	{
 		ep.log_pending = false;
+		update_attention();
 		log_episode_end(ep.deferred_log);
 	}
 	if (ep.open && !IsAbortedTransactionBlockState())
@@ -201,6 +221,7 @@ txg_episode_safe_point(void)
 	if (unlikely(ep.warn_hidden_errors && !ep.warned_hidden_errors))
 	{
 		ep.warned_hidden_errors = true;
+		update_attention();
 		ereport(WARNING,
 				(errmsg("txguard cannot see the errors of this session"),
 				 errdetail("Errors are not passed to emit_log_hook while \"log_min_messages\" is set to \"%s\".",
@@ -223,14 +244,18 @@ txg_episode_error(ErrorData *edata)
 			/* A consequence: never a cause. */
 			if (ep.open)
 			{
-				TxgRecord  *rec = ep.episode;
+				TxgRecord  *rec = ep.last;
 
 				rec->ignored++;
 				rec->idle_since = GetCurrentTimestamp();
 				rec->copy_in = false;
 				txg_slot_touch(rec);
 				txg_timeout_arm();
-				txg_annotate_error(edata, rec, ep.cause_text, ep.cause_len);
+				if (txg_annotate != TXG_ANNOTATE_OFF)
+				{
+					format_cause();
+					txg_annotate_error(edata, rec, ep.cause_text, ep.cause_len);
+				}
 
 				/*
 				 * A client looping on an aborted connection must not flood the
@@ -280,7 +305,8 @@ txg_episode_error(ErrorData *edata)
 				ep.fatal_reason = TXG_END_FATAL;
 				break;
 		}
-		txg_annotate_fatal(edata, ep.episode, ep.cause_text, ep.cause_len,
+		format_cause();
+		txg_annotate_fatal(edata, ep.last, ep.cause_text, ep.cause_len,
 						   ours);
 	}
 }
@@ -318,7 +344,10 @@ episode_abort(bool sub)
 		{
 			if (txg_enabled && TransactionBlockStatusCode() == 'T' &&
 				txg_is_client_backend() && !txg_errors_reach_hook())
+			{
 				ep.warn_hidden_errors = true;
+				update_attention();
+			}
 			if (!ep.open)
 				transaction_ended();
 		}
@@ -329,6 +358,11 @@ episode_abort(bool sub)
 	/* An end we did not see (should not happen): close the old episode. */
 	if (ep.open)
 		episode_close(sub ? TXG_END_ROLLBACK_TO : TXG_END_ROLLBACK, false);
+
+	/* the captured record becomes the latest abort: swap, do not copy */
+	ep.pending = ep.last;
+	ep.last = rec;
+	ep.last_valid = true;
 
 	if (sub)
 	{
@@ -354,18 +388,14 @@ episode_abort(bool sub)
 		txg_ring_add(rec);
 	ep.stats_generation = txg_stats_count_abort(rec, sub, tracked);
 
-	memcpy(ep.last, rec, txg_record_size());
-	ep.last_valid = true;
-
 	if (rec->in_block)
 	{
-		memcpy(ep.episode, rec, txg_record_size());
-		ep.cause_len = txg_format_cause(ep.cause_text, txg_cause_bufsize(),
-										ep.episode);
+		ep.cause_len = -1;		/* formatted when first needed */
 		ep.open = true;
+		update_attention();
 		ep.tracked = tracked;
 		ep.fatal_reason = TXG_END_NONE;
-		txg_slot_publish(ep.episode);
+		txg_slot_publish(rec);
 
 		/*
 		 * A client still sending the data of a failed COPY FROM STDIN is
@@ -478,6 +508,7 @@ txg_episode_backend_exit(void)
 	if (ep.log_pending)
 	{
 		ep.log_pending = false;
+		update_attention();
 		log_episode_end(ep.deferred_log);
 	}
 

@@ -52,7 +52,6 @@
 
 /* Saved hook values */
 static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
-static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -68,7 +67,6 @@ static bool in_emit_log_hook = false;
 static bool backend_ready = false;
 
 static void txg_post_parse_analyze(TXG_POST_PARSE_ANALYZE_ARGS);
-static void txg_ExecutorStart(QueryDesc *queryDesc, int eflags);
 static void txg_ExecutorRun(TXG_EXECUTORRUN_ARGS);
 static void txg_ExecutorEnd(QueryDesc *queryDesc);
 static void txg_ProcessUtility(TXG_PROCESSUTILITY_ARGS);
@@ -84,8 +82,6 @@ txg_hooks_init(void)
 {
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = txg_post_parse_analyze;
-	prev_ExecutorStart = ExecutorStart_hook;
-	ExecutorStart_hook = txg_ExecutorStart;
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = txg_ExecutorRun;
 	prev_ExecutorEnd = ExecutorEnd_hook;
@@ -192,11 +188,13 @@ txg_post_parse_analyze(TXG_POST_PARSE_ANALYZE_ARGS)
 }
 
 /*
- * ExecutorStart hook: a top-level query starts under PortalRun.  Reported
- * before it starts, so that an error while starting belongs to it.
+ * ExecutorRun hook: a top-level query runs; with a row limit (an Execute
+ * message with a row limit) the portal may be read again later.  (No
+ * ExecutorStart hook is needed: an error while a query starts, before it
+ * runs, belongs to the statement being prepared, as stmt.c decides.)
  */
 static void
-txg_ExecutorStart(QueryDesc *queryDesc, int eflags)
+txg_ExecutorRun(TXG_EXECUTORRUN_ARGS)
 {
 	if (toplevel_portal_text(queryDesc->sourceText))
 	{
@@ -204,28 +202,9 @@ txg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		txg_stmt_run(ActivePortal, queryDesc, queryDesc->sourceText,
 					 queryDesc->plannedstmt->stmt_location,
 					 queryDesc->plannedstmt->stmt_len,
-					 queryDesc->plannedstmt->queryId, TXG_STMT_OTHER, false);
-	}
-
-	if (prev_ExecutorStart)
-		prev_ExecutorStart(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
-}
-
-/*
- * ExecutorRun hook: a top-level query runs; with a row limit (an Execute
- * message with a row limit) the portal may be read again later.
- */
-static void
-txg_ExecutorRun(TXG_EXECUTORRUN_ARGS)
-{
-	if (toplevel_portal_text(queryDesc->sourceText))
-		txg_stmt_run(ActivePortal, queryDesc, queryDesc->sourceText,
-					 queryDesc->plannedstmt->stmt_location,
-					 queryDesc->plannedstmt->stmt_len,
 					 queryDesc->plannedstmt->queryId, TXG_STMT_OTHER,
 					 count > 0);
+	}
 
 	if (prev_ExecutorRun)
 		prev_ExecutorRun(TXG_EXECUTORRUN_CALL);

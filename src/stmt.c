@@ -138,6 +138,20 @@ open_statement(const Stmt *s)
 	trk.cur.ordinal = trk.count;
 }
 
+/* Count the tentative statement (analysed, never run) as a statement */
+static void
+open_tentative(void)
+{
+	trk.tent.running = false;
+	trk.tent.commits = false;
+	trk.tent.copy_in = false;
+	trk.tent.portal = NULL;
+	trk.tent.portal_ct = 0;
+	trk.tent.qd = NULL;
+	trk.tent.userid = GetUserId();
+	open_statement(&trk.tent);
+}
+
 /*
  * A simple-protocol statement (or, at a Bind that re-analyses a statement
  * whose plan was invalidated, an extended one) was parsed and analysed.
@@ -146,29 +160,30 @@ void
 txg_stmt_analyzed(const char *src, int loc, int len, uint64 queryid,
 				  bool is_begin)
 {
-	MsgId		now = current_msg();
+	TimestampTz ts = GetCurrentStatementStartTimestamp();
 
 	/*
 	 * An earlier tentative statement that never ran (a DO INSTEAD NOTHING
 	 * rule made nothing of it) was a statement all the same.
 	 */
-	if (trk.tent_valid)
+	if (unlikely(trk.tent_valid))
 	{
 		trk.tent_valid = false;
-		if (!(msg_equal(trk.tent.msg, now) && trk.tent.loc == loc))
-			open_statement(&trk.tent);
+		if (!(trk.tent.msg.ts == ts && trk.tent.msg.dqs == debug_query_string &&
+			  trk.tent.loc == loc))
+			open_tentative();
 	}
 
 	if (is_begin)
 		return;
 
-	memset(&trk.tent, 0, sizeof(trk.tent));
-	trk.tent.msg = now;
+	/* only what a tentative statement needs; the rest is set if it opens */
+	trk.tent.msg.ts = ts;
+	trk.tent.msg.dqs = debug_query_string;
 	trk.tent.src = src;
 	trk.tent.loc = loc;
 	trk.tent.len = len;
 	trk.tent.queryid = queryid;
-	trk.tent.userid = GetUserId();
 	trk.tent_valid = true;
 }
 
@@ -195,72 +210,55 @@ void
 txg_stmt_run(Portal portal, QueryDesc *qd, const char *src, int loc, int len,
 			 uint64 queryid, TxgStmtKind kind, bool limited)
 {
-	MsgId		now = current_msg();
+	TimestampTz ts = GetCurrentStatementStartTimestamp();
+	const char *dqs = debug_query_string;
 	TimestampTz ct = portal ? portal->creation_time : 0;
-	Stmt		s;
+	Stmt	   *c = &trk.cur;
+	bool		from_tent = false;
 
 	/*
 	 * The same statement again: another plan of it, or its executor run.
 	 * The plans a rewrite rule adds have no location of their own (-1).
 	 */
-	if (trk.count > 0 && msg_equal(trk.cur.msg, now) &&
-		trk.cur.portal == portal && trk.cur.portal_ct == ct &&
-		(trk.cur.loc == loc || loc < 0 || trk.cur.loc < 0))
+	if (trk.count > 0 && c->msg.ts == ts && c->msg.dqs == dqs &&
+		c->portal == portal && c->portal_ct == ct &&
+		(c->loc == loc || loc < 0 || c->loc < 0))
 	{
-		trk.cur.running = true;
-		trk.cur.qd = qd;
+		c->running = true;
+		c->qd = qd;
 		goto remember;
 	}
 
 	/* a later chunk of a portal read in chunks */
-	if (portal != NULL && trk.nchunked > 0)
+	if (unlikely(portal != NULL && trk.nchunked > 0))
 	{
-		ChunkedPortal *c = find_chunked(portal, loc);
+		ChunkedPortal *ch = find_chunked(portal, loc);
 
-		if (c != NULL)
+		if (ch != NULL)
 		{
-			memset(&trk.cur, 0, sizeof(trk.cur));
-			trk.cur.ordinal = c->ordinal;
-			trk.cur.running = true;
-			trk.cur.msg = now;
-			trk.cur.portal = portal;
-			trk.cur.portal_ct = ct;
-			trk.cur.qd = qd;
-			trk.cur.src = src;
-			trk.cur.loc = loc;
-			trk.cur.len = len;
-			trk.cur.queryid = c->queryid;
-			trk.cur.userid = c->userid;
+			memset(c, 0, sizeof(*c));
+			c->ordinal = ch->ordinal;
+			c->running = true;
+			c->msg.ts = ts;
+			c->msg.dqs = dqs;
+			c->portal = portal;
+			c->portal_ct = ct;
+			c->qd = qd;
+			c->src = src;
+			c->loc = loc;
+			c->len = len;
+			c->queryid = ch->queryid;
+			c->userid = ch->userid;
 			return;
 		}
 	}
 
-	memset(&s, 0, sizeof(s));
-	s.running = true;
-	s.msg = now;
-	s.portal = portal;
-	s.portal_ct = ct;
-	s.qd = qd;
-	s.src = src;
-	s.loc = loc;
-	s.len = len;
-	s.queryid = queryid;
-	s.userid = GetUserId();
-	s.commits = (kind == TXG_STMT_COMMIT);
-	s.copy_in = (kind == TXG_STMT_COPY_IN);
-
 	if (trk.tent_valid)
 	{
 		trk.tent_valid = false;
-		if (msg_equal(trk.tent.msg, now) && (trk.tent.loc == loc || loc < 0))
-		{
-			/* the analysed statement runs (or a rule's plan of it) */
-			if (trk.tent.queryid != 0)
-				s.queryid = trk.tent.queryid;
-			s.userid = trk.tent.userid;
-			s.loc = trk.tent.loc;
-			s.len = trk.tent.len;
-		}
+		if (trk.tent.msg.ts == ts && trk.tent.msg.dqs == dqs &&
+			(trk.tent.loc == loc || loc < 0))
+			from_tent = true;	/* the analysed statement runs */
 		else if (!(portal != NULL && trk.tent.msg.ts == ct))
 		{
 			/*
@@ -268,7 +266,7 @@ txg_stmt_run(Portal portal, QueryDesc *qd, const char *src, int loc, int len,
 			 * created by the Bind that analysed it: it was a statement of
 			 * its own (DO INSTEAD NOTHING).
 			 */
-			open_statement(&trk.tent);
+			open_tentative();
 		}
 		/* else: a Bind re-analysed the statement this portal now runs */
 	}
@@ -276,31 +274,57 @@ txg_stmt_run(Portal portal, QueryDesc *qd, const char *src, int loc, int len,
 	/* BEGIN is not a statement of the transaction */
 	if (kind == TXG_STMT_BEGIN)
 	{
-		trk.cur.running = false;
+		c->running = false;
 		return;
 	}
 
-	open_statement(&s);
+	/* a new statement: fill it in place */
+	trk.count++;
+	c->ordinal = trk.count;
+	c->running = true;
+	c->commits = (kind == TXG_STMT_COMMIT);
+	c->copy_in = (kind == TXG_STMT_COPY_IN);
+	c->msg.ts = ts;
+	c->msg.dqs = dqs;
+	c->portal = portal;
+	c->portal_ct = ct;
+	c->qd = qd;
+	c->src = src;
+	if (from_tent)
+	{
+		c->loc = trk.tent.loc;
+		c->len = trk.tent.len;
+		c->queryid = trk.tent.queryid != 0 ? trk.tent.queryid : queryid;
+		c->userid = GetUserId();
+	}
+	else
+	{
+		c->loc = loc;
+		c->len = len;
+		c->queryid = queryid;
+		c->userid = GetUserId();
+	}
 
 remember:
-	if (limited && portal != NULL && portal->strategy == PORTAL_ONE_SELECT &&
-		find_chunked(portal, loc) == NULL)
+	if (unlikely(limited) && portal != NULL &&
+		portal->strategy == PORTAL_ONE_SELECT && find_chunked(portal, loc) == NULL)
 	{
-		ChunkedPortal *c;
+		ChunkedPortal *ch;
 
 		if (trk.nchunked < MAX_CHUNKED)
-			c = &trk.chunked[trk.nchunked++];
+			ch = &trk.chunked[trk.nchunked++];
 		else
 		{
-			c = &trk.chunked[trk.next_chunked];
+			/* full: replace entries in turn */
+			ch = &trk.chunked[trk.next_chunked];
 			trk.next_chunked = (trk.next_chunked + 1) % MAX_CHUNKED;
 		}
-		c->portal = portal;
-		c->ct = ct;
-		c->loc = loc;
-		c->ordinal = trk.cur.ordinal;
-		c->userid = trk.cur.userid;
-		c->queryid = trk.cur.queryid;
+		ch->portal = portal;
+		ch->ct = ct;
+		ch->loc = loc;
+		ch->ordinal = c->ordinal;
+		ch->userid = c->userid;
+		ch->queryid = c->queryid;
 	}
 }
 
@@ -333,7 +357,6 @@ txg_stmt_xact_end(void)
 {
 	trk.tent_valid = false;
 	trk.nchunked = 0;
-	trk.next_chunked = 0;
 	trk.cur.qd = NULL;
 
 	/*
@@ -439,7 +462,7 @@ charge_error(const ErrorData *edata, TxgStmtRef *ref)
 	if (trk.tent_valid && msg_equal(trk.tent.msg, now))
 	{
 		trk.tent_valid = false;
-		open_statement(&trk.tent);
+		open_tentative();
 		trk.cur.running = true;
 		ref->ordinal = trk.cur.ordinal;
 		ref->queryid = trk.cur.queryid;
@@ -525,7 +548,10 @@ charge_error(const ErrorData *edata, TxgStmtRef *ref)
 			ref->userid = trk.cur.userid;
 			ref->at_commit = true;
 			if (activity != NULL)
+			{
 				set_text(ref, activity, 0, strlen(activity));
+				ref->text_partial = true;
+			}
 			return;
 		}
 

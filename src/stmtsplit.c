@@ -368,6 +368,28 @@ txg_split_content_end(const char *s, int len)
 	int			start,
 				end;
 	int			last = 0;
+	bool		comments = false;
+
+	/*
+	 * Without comments, the text ends at its last character that is not a
+	 * blank or a semicolon (a semicolon inside quotes is never the last
+	 * character of a statement that parses).  Only texts with comments need
+	 * the scanner.
+	 */
+	for (int i = 0; i + 1 < len; i++)
+	{
+		if ((s[i] == '-' && s[i + 1] == '-') || (s[i] == '/' && s[i + 1] == '*'))
+		{
+			comments = true;
+			break;
+		}
+	}
+	if (!comments)
+	{
+		while (len > 0 && (is_space(s[len - 1]) || s[len - 1] == ';'))
+			len--;
+		return len;
+	}
 
 	while (txg_split_next(s, len, from, &start, &end))
 	{

@@ -216,6 +216,7 @@ typedef struct TxgStmtRef
 	Oid			userid;
 	bool		at_commit;
 	bool		copy_in;
+	bool		text_partial;	/* may end in the middle of a character */
 } TxgStmtRef;
 
 /* Kinds of top-level statements stmt.c tells apart */
@@ -273,7 +274,16 @@ extern void txg_episode_error(ErrorData *edata);
 extern void txg_episode_abort(bool sub);
 extern void txg_episode_commit(void);
 extern void txg_episode_utility(struct TransactionStmt *tstmt, bool done);
-extern void txg_episode_safe_point(void);
+extern void txg_episode_safe_point_work(void);
+extern bool txg_episode_attention;
+
+/* A top-level statement starts: a safe place for episode.c's pending work */
+static inline void
+txg_episode_safe_point(void)
+{
+	if (unlikely(txg_episode_attention))
+		txg_episode_safe_point_work();
+}
 extern void txg_episode_backend_exit(void);
 
 /* idle_timeout.c */

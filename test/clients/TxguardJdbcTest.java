@@ -12,7 +12,8 @@ import org.postgresql.util.ServerErrorMessage;
 public class TxguardJdbcTest {
     static final String CORE_MSG =
         "current transaction is aborted, commands ignored until end of transaction block";
-    static final String HINT = "End the transaction with ROLLBACK.";
+    /* txguard adds a HINT only when the error aborted a savepoint */
+    static final String HINT = null;
     static final String DUP = "duplicate key value violates unique constraint";
     static final String TABLE = "txg_jdbc";
     static final String INSERT = "INSERT INTO " + TABLE + " VALUES (1, 'dup')";
@@ -121,9 +122,8 @@ public class TxguardJdbcTest {
                 if (err == null) continue;
                 contains("[" + label + "] getMessage() names 23505, the duplicate key error and the INSERT",
                     err.getMessage(), "23505", DUP, stmt);
-                contains("[" + label + "] getMessage() is core's message plus Detail and Hint",
-                    err.getMessage(), "ERROR: " + CORE_MSG + "\n  Detail: " + detailFor(stmt),
-                    "\n  Hint: " + HINT);
+                contains("[" + label + "] getMessage() is core's message plus Detail",
+                    err.getMessage(), "ERROR: " + CORE_MSG + "\n  Detail: " + detailFor(stmt));
                 ServerErrorMessage sem = err.getServerErrorMessage();
                 eq("[" + label + "] getServerErrorMessage().getMessage() is core's",
                     sem == null ? null : sem.getMessage(), CORE_MSG);

@@ -3,7 +3,8 @@
 const { Client } = require('pg');
 
 const CORE_MSG = 'current transaction is aborted, commands ignored until end of transaction block';
-const HINT = 'End the transaction with ROLLBACK.';
+// txguard adds a HINT only when the error aborted a savepoint
+const HINT = undefined;
 const DUP = 'duplicate key value violates unique constraint';
 const TABLE = 'txg_node';
 const INSERT = `INSERT INTO ${TABLE} VALUES (1, 'dup')`;

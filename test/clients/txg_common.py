@@ -11,7 +11,9 @@ import traceback
 # Core's message for SQLSTATE 25P02 (src/backend/tcop/postgres.c), byte for byte.
 CORE_MSG = "current transaction is aborted, commands ignored until end of transaction block"
 # What txguard adds (src/annotate.c): one hint outside a savepoint, one inside.
-HINT = "End the transaction with ROLLBACK."
+# txguard adds a HINT only when the error aborted a savepoint (HINT_SAVEPOINT);
+# the 25P02 of a plain aborted block has none
+HINT = None
 HINT_SAVEPOINT = ("Roll back to a savepoint set before the error with ROLLBACK TO "
                   "SAVEPOINT, or end the transaction with ROLLBACK.")
 DUP = "duplicate key value violates unique constraint"
