@@ -3,7 +3,7 @@
 #
 #   bash test/bench/run.sh                 # as root: quick pgbench + abort-heavy timing, ~10 min
 #   FULL=1 bash test/bench/run.sh all      # everything, as in BENCHMARKS.md, ~1 h
-#   bash test/bench/run.sh PART...         # PART: shmem memory callgrind netgrind aborts pgbench
+#   bash test/bench/run.sh PART...         # PART: shmem memory callgrind netgrind aborts pgbench reader
 #
 # Benchmarks the txguard installed in PostgreSQL 15's libdir (build and
 # install the tree first; a copy taken at the start is what runs).  Servers
@@ -23,6 +23,11 @@
 #              postmaster under callgrind, pgbench and abort_driver as clients
 #   aborts     abort-heavy throughput and backend CPU: abort_driver,
 #              interleaved rounds over the four configurations
+#   reader     the cost of reading the history: a cluster with
+#              txguard.history_size = READER_SIZES (1000 and 100000), the ring
+#              filled by abort_driver, then SELECT count(*) FROM txguard_aborts
+#              and txguard_abort_history(<a pid with no rows>): wall time and
+#              the reading backend's private memory (RssAnon) peak
 #   pgbench    pgbench -S and tpcb-like, 1 and 8 clients, simple and
 #              prepared protocol: tps and server CPU per transaction,
 #              interleaved rounds over the four configurations
@@ -68,12 +73,12 @@ KEEP=${KEEP:-0}
 
 PARTS=("$@")
 [ ${#PARTS[@]} -gt 0 ] || PARTS=(aborts pgbench)
-[ "${PARTS[*]}" = all ] && PARTS=(shmem memory callgrind netgrind aborts pgbench)
+[ "${PARTS[*]}" = all ] && PARTS=(shmem memory callgrind netgrind aborts pgbench reader)
 
 [ "$(id -u)" = 0 ] || { echo "run.sh: run as root (servers run as the postgres user)" >&2; exit 1; }
 [ -f "$LIBDIR/txguard.so" ] || { echo "run.sh: $LIBDIR/txguard.so is not installed" >&2; exit 1; }
 for p in "${PARTS[@]}"; do
-	case $p in shmem|memory|callgrind|netgrind|aborts|pgbench) ;; *) echo "run.sh: unknown part $p" >&2; exit 2 ;; esac
+	case $p in shmem|memory|callgrind|netgrind|aborts|pgbench|reader) ;; *) echo "run.sh: unknown part $p" >&2; exit 2 ;; esac
 done
 
 # txguard is measured from a copy of the installed library taken at the
@@ -157,6 +162,7 @@ common_conf() {
 	autovacuum = off
 	huge_pages = off
 	jit = off
+	txguard.persist = off
 	log_line_prefix = '%m [%p] '
 	CONF
 }
@@ -322,17 +328,21 @@ cg_script() {	# workload count
 	esac
 }
 
-# The variants measured: name -> postgres options
+# The variants measured: name -> postgres options.  txguard.persist = off:
+# a single-user backend saves the history at its exit, and that one-time
+# cost grows with the number of records, which would be counted as a cost
+# per statement here.
+P="-c txguard.persist=off"
 declare -A CG_OPTS=(
 	[vanilla]=""
 	[vanilla2]=""
-	[txguard]="-c shared_preload_libraries=$TXG_LIB"
+	[txguard]="-c shared_preload_libraries=$TXG_LIB $P"
 	[pgss]="-c shared_preload_libraries=pg_stat_statements"
-	[both]="-c shared_preload_libraries=pg_stat_statements,$TXG_LIB"
-	[txguard_nolog]="-c shared_preload_libraries=$TXG_LIB -c txguard.log_aborts=off"
-	[txguard_noannot]="-c shared_preload_libraries=$TXG_LIB -c txguard.annotate=off"
-	[txguard_nolog_noannot]="-c shared_preload_libraries=$TXG_LIB -c txguard.log_aborts=off -c txguard.annotate=off"
-	[txguard_disabled]="-c shared_preload_libraries=$TXG_LIB -c txguard.enabled=off"
+	[both]="-c shared_preload_libraries=pg_stat_statements,$TXG_LIB $P"
+	[txguard_nolog]="-c shared_preload_libraries=$TXG_LIB $P -c txguard.log_aborts=off"
+	[txguard_noannot]="-c shared_preload_libraries=$TXG_LIB $P -c txguard.annotate=off"
+	[txguard_nolog_noannot]="-c shared_preload_libraries=$TXG_LIB $P -c txguard.log_aborts=off -c txguard.annotate=off"
+	[txguard_disabled]="-c shared_preload_libraries=$TXG_LIB $P -c txguard.enabled=off"
 )
 
 cg_run() {	# variant workload count
@@ -424,6 +434,43 @@ part_aborts() {
 	for c in "${CONFIGS[@]}"; do
 		echo "$c server log: $(du -h "$OUT/clusters/$c/server.log" | cut -f1)"
 	done > "$RES/aborts_logsize.txt"
+}
+
+# ---- part: reader ---------------------------------------------------------
+READER_SIZES=${READER_SIZES:-1000 100000}
+part_reader() {
+	build_driver
+	local hs d port=55519
+	printf 'history_size\tquery\trows\tseconds\trss_anon_before_kb\trss_anon_peak_kb\tvmhwm_before_kb\tvmhwm_after_kb\n' > "$RES/reader.tsv"
+	for hs in $READER_SIZES; do
+		d=$OUT/reader/$hs
+		as_pg install -d "$d"
+		as_pg "$B/initdb" -D "$d/data" -U postgres -A trust -E UTF8 --no-locale --no-sync >/dev/null
+		{
+			echo "port = $port"; echo "unix_socket_directories = '$SOCK'"; echo "listen_addresses = ''"
+			echo "fsync = off"; echo "synchronous_commit = off"
+			# the installed library: CREATE EXTENSION loads it by name
+			echo "shared_preload_libraries = 'txguard'"
+			echo "txguard.history_size = $hs"; echo "txguard.persist = off"; echo "txguard.log_aborts = off"
+			echo "log_min_error_statement = panic"
+		} >> "$d/data/postgresql.conf"
+		start_cluster "$d/data" "$d/server.log"
+		psql -X -q -h "$SOCK" -p $port -U postgres -d postgres \
+			-c "CREATE EXTENSION txguard" -c "CREATE TABLE bench_dup (id int PRIMARY KEY)" -c "INSERT INTO bench_dup VALUES (1)"
+		log "reader: filling a history of $hs"
+		"$DRIVER" -n "$hs" -w 0 -t bench_dup "host=$SOCK port=$port user=postgres dbname=postgres" | grep '^RESULT' >&2
+		psql -X -q -At -h "$SOCK" -p $port -U postgres -d postgres -c "SELECT 'history_written=' || history_written FROM txguard_info()" >&2
+		/usr/bin/python3 "$BENCH/reader.py" "host=$SOCK port=$port user=postgres dbname=postgres" \
+			"SELECT count(*) FROM txguard_aborts" \
+			"SELECT count(*) FROM txguard_abort_history(1)" \
+			"SELECT count(*) FROM txguard_aborts WHERE statement LIKE '%bench%'" |
+		while read -r line; do
+			log "  reader $hs: $line"
+			printf '%s\t%s\n' "$hs" "$(echo "$line" | sed -E 's/^READ //; s/[a-z_]+=//g; s/ /\t/g')" >> "$RES/reader.tsv"
+		done
+		as_pg "$B/pg_ctl" -D "$d/data" -m fast -w stop >/dev/null
+		[ "$KEEP" = 1 ] || rm -rf "$d"
+	done
 }
 
 # ---- part: pgbench --------------------------------------------------------
