@@ -14,7 +14,7 @@
  * for txguard.annotate = message.
  *
  * txg_log_episode_end() runs outside the error machinery (ProcessUtility or
- * before_shmem_exit) and writes one LOG line with ereport.
+ * before_shmem_exit) and writes one WARNING (or LOG) record with ereport.
  *
  * IDENTIFICATION
  *	  src/annotate.c
@@ -25,6 +25,7 @@
 
 #include "access/xact.h"
 #include "lib/stringinfo.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -275,61 +276,121 @@ append_quoted(StringInfo buf, const char *s)
 	appendStringInfoChar(buf, '"');
 }
 
+/* Set while txg_log_episode_end() reports its WARNING: see txg_emit_log_hook */
+bool		txg_end_line_emitting = false;
+
 /*
- * The LOG line written when an aborted episode ends: one line with
- * everything on it, for example
+ * Would the server log get a report of this level?  elog.c's
+ * is_log_level_output(), which is static: LOG ranks between ERROR and FATAL.
+ */
+static bool
+server_log_wants(int elevel)
+{
+	if (elevel == LOG || elevel == LOG_SERVER_ONLY)
+		return log_min_messages == LOG || log_min_messages <= ERROR;
+	if (log_min_messages == LOG)
+		return elevel >= FATAL;
+	return elevel >= log_min_messages;
+}
+
+/* Append a text on one line: line breaks and tabs become spaces */
+static void
+append_one_line(StringInfo buf, const char *s)
+{
+	const char *run = s;
+
+	for (; *s; s++)
+	{
+		if (*s != '\n' && *s != '\r' && *s != '\t')
+			continue;
+		appendBinaryStringInfo(buf, run, s - run);
+		appendStringInfoChar(buf, ' ');
+		run = s + 1;
+	}
+	appendBinaryStringInfo(buf, run, s - run);
+}
+
+/*
+ * The record written when an aborted episode ends, for example
  *
- *	txguard: aborted transaction ended by rollback after 2 ignored commands
- *	and 1.234 s aborted; cause unique_violation (23505) in statement 2,
- *	query id 8713209128; message "duplicate key value violates unique
- *	constraint ""users_pkey"""; detail "Key (id)=(1) already exists.";
- *	statement "INSERT INTO users VALUES (1)"
+ *	WARNING:  txguard: aborted transaction ended by rollback; cause
+ *	unique_violation SQLSTATE 23505 (2 ignored commands, 1.234 s aborted,
+ *	statement 2, query id 8713209128): duplicate key value violates unique
+ *	constraint "users_pkey"
+ *	DETAIL:  detail "Key (id)=(1) already exists."; statement "INSERT INTO
+ *	users VALUES (1)"
  *
- * (on one line).  Texts are in double quotes, a double quote inside doubled,
- * line breaks turned into spaces; a cut statement is followed by
- * "(truncated)".  The LOG's SQLSTATE is the cause's, for csvlog and jsonlog.
+ * (the message on one line).  The primary message holds every fact but the
+ * two texts that may be long: how the block ended, the cause's condition,
+ * SQLSTATE and message, the counts in parentheses, so that a grep for a
+ * SQLSTATE finds the outcome and pgBadger, which masks parenthesized and
+ * quoted parts, groups the records by how they ended and by cause.  The
+ * cause's message comes last, unquoted, and pgBadger normalizes it as it
+ * normalizes the ERROR itself.  The DETAIL has the cause's detail and the
+ * statement in double quotes (a double quote inside doubled, line breaks
+ * turned into spaces; a cut statement followed by "(truncated)").
+ *
+ * pgBadger reports WARNING and above only, so the record is a WARNING when
+ * the server log takes warnings, LOG otherwise (log_min_messages = error),
+ * never sent to the client; its SQLSTATE is the cause's, for csvlog and
+ * jsonlog.
  */
 void
 txg_log_episode_end(const TxgRecord *rec)
 {
-	StringInfoData buf;
+	StringInfoData msg;
+	StringInfoData det;
 	long		secs;
 	int			usecs;
+	int			elevel;
 	const char *how = txg_end_reason_name(rec->ended_by);
 	const char *condition = txg_condition_name(rec->sqlerrcode);
 	const char *sqlstate = unpack_sql_state(rec->sqlerrcode);
 
-	initStringInfo(&buf);
+	if (server_log_wants(WARNING))
+		elevel = WARNING;
+	else if (server_log_wants(LOG_SERVER_ONLY))
+		elevel = LOG_SERVER_ONLY;
+	else
+		return;
+
+	initStringInfo(&msg);
 	TimestampDifference(rec->aborted_at, rec->ended_at, &secs, &usecs);
-	appendStringInfo(&buf, "; cause %s (%s) in statement %d",
-					 condition ? condition : sqlstate, sqlstate,
-					 rec->stmt_ordinal);
+	appendStringInfo(&msg,
+					 "txguard: aborted transaction ended by %s; cause %s SQLSTATE %s (%lld ignored command%s, %ld.%03d s aborted, statement %d",
+					 how, condition ? condition : sqlstate, sqlstate,
+					 (long long) rec->ignored, rec->ignored == 1 ? "" : "s",
+					 secs, usecs / 1000, rec->stmt_ordinal);
 	if (rec->queryid != 0)
-		appendStringInfo(&buf, ", query id " INT64_FORMAT,
+		appendStringInfo(&msg, ", query id " INT64_FORMAT,
 						 (int64) rec->queryid);
-	appendStringInfoString(&buf, "; message ");
-	append_quoted(&buf, rec->message);
+	appendStringInfoString(&msg, "): ");
+	append_one_line(&msg, rec->message);
+
+	initStringInfo(&det);
 	if (rec->detail[0] != '\0')
 	{
-		appendStringInfoString(&buf, "; detail ");
-		append_quoted(&buf, rec->detail);
+		appendStringInfoString(&det, "detail ");
+		append_quoted(&det, rec->detail);
 	}
 	if (rec->statement[0] != '\0')
 	{
-		appendStringInfoString(&buf, "; statement ");
-		append_quoted(&buf, rec->statement);
+		if (det.len > 0)
+			appendStringInfoString(&det, "; ");
+		appendStringInfoString(&det, "statement ");
+		append_quoted(&det, rec->statement);
 		if (rec->stmt_truncated)
-			appendStringInfoString(&buf, " (truncated)");
+			appendStringInfoString(&det, " (truncated)");
 	}
 
-	ereport(LOG,
+	txg_end_line_emitting = (elevel == WARNING);
+	ereport(elevel,
 			(errcode(rec->sqlerrcode),
-			 errmsg_plural("txguard: aborted transaction ended by %s after %lld ignored command and %ld.%03d s aborted%s",
-						   "txguard: aborted transaction ended by %s after %lld ignored commands and %ld.%03d s aborted%s",
-						   (unsigned long) rec->ignored,
-						   how, (long long) rec->ignored, secs, usecs / 1000,
-						   buf.data),
+			 errmsg_internal("%s", msg.data),
+			 det.len > 0 ? errdetail_internal("%s", det.data) : 0,
 			 errhidestmt(true),
 			 errhidecontext(true)));
-	pfree(buf.data);
+	txg_end_line_emitting = false;
+	pfree(msg.data);
+	pfree(det.data);
 }

@@ -31,7 +31,7 @@
  * Rules.  txg_episode_error runs inside emit_log_hook, txg_episode_abort
  * inside AbortTransaction (after LWLockReleaseAll, interrupts held): both
  * never raise an ERROR, never allocate (the records are allocated once, at
- * load time) and never log.  The LOG line of an episode that ends there is
+ * load time) and never log.  The end-of-block record of an episode that ends there is
  * deferred to the next safe point (txg_episode_safe_point, or the end of
  * the session).  The only lock taken is txguard's statistics LWLock, inside
  * stats.c, never while it is held already, and never from the hook.
@@ -70,7 +70,7 @@ typedef struct EpisodeState
 	uint64		stats_generation;	/* statistics generation when counted */
 	char	   *cause_text;		/* the open episode's cause sentence */
 	int			cause_len;
-	TxgRecord  *deferred_log;	/* an ended episode whose LOG line waits */
+	TxgRecord  *deferred_log;	/* an ended episode whose end-of-block record waits */
 	bool		log_pending;
 
 	/* transaction block bookkeeping */
@@ -133,7 +133,7 @@ txg_episode_last(TxgRecord *out)
 	return true;
 }
 
-/* Write an episode's LOG line: never from the abort path. */
+/* Write an episode's end-of-block record: never from the abort path. */
 static void
 log_episode_end(const TxgRecord *rec)
 {
@@ -161,8 +161,8 @@ transaction_ended(void)
 }
 
 /*
- * Close the open episode.  'can_log': this is a safe place for ereport(LOG);
- * otherwise the LOG line waits for the next safe point.
+ * Close the open episode.  'can_log': this is a safe place for ereport(WARNING);
+ * otherwise the record waits for the next safe point.
  */
 static void
 episode_close(TxgEndReason reason, bool can_log)
@@ -204,7 +204,7 @@ episode_close(TxgEndReason reason, bool can_log)
 
 /*
  * A top-level statement starts, or a utility ends: a safe place to write a
- * deferred LOG line, to warn about invisible errors, and to close an
+ * deferred end-of-block record, to warn about invisible errors, and to close an
  * episode whose end was not seen (the session is no longer aborted).
  */
 void

@@ -301,7 +301,8 @@ txg_ProcessUtility(TXG_PROCESSUTILITY_ARGS)
 
 /*
  * emit_log_hook: every ERROR and FATAL of a client backend goes to
- * episode.c, which tells causes from consequences.  The previous hook is
+ * episode.c, which tells causes from consequences; txguard's own
+ * end-of-block WARNING is kept from the client.  The previous hook is
  * called after the annotation, so that hooks loaded before txguard see it.
  */
 static void
@@ -313,6 +314,12 @@ txg_emit_log_hook(ErrorData *edata)
 		in_emit_log_hook = true;
 		txg_episode_error(edata);
 		in_emit_log_hook = false;
+	}
+	else if (txg_end_line_emitting && edata->elevel == WARNING)
+	{
+		/* txguard's end-of-block record is for the server log only */
+		edata->output_to_client = false;
+		txg_end_line_emitting = false;
 	}
 
 	if (prev_emit_log_hook)

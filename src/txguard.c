@@ -127,7 +127,7 @@ define_gucs(bool preloading)
 							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("txguard.log_aborts",
-							 "Logs a line naming the cause when an aborted transaction block ends.",
+							 "Logs a record naming the cause when an aborted transaction block ends.",
 							 NULL,
 							 &txg_log_aborts,
 							 true,

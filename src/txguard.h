@@ -264,6 +264,7 @@ extern void txg_annotate_fatal(ErrorData *edata, const TxgRecord *cause,
 							   const char *cause_text, int cause_len,
 							   bool ours);
 extern void txg_log_episode_end(const TxgRecord *episode);
+extern bool txg_end_line_emitting;
 
 /* episode.c */
 struct TransactionStmt;

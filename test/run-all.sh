@@ -11,6 +11,13 @@
 #   tap        prove test/t/*.pl                        (PostgreSQL::Test::Cluster)
 #   clients    test/clients/run.sh   (psycopg, psycopg2, Django, SQLAlchemy, node-postgres, pgjdbc, PgBouncer)
 #   stress     test/stress/run.sh --ci
+#   monitoring test/monitoring/run.sh (postgres_exporter queries, Prometheus rules with
+#              promtool check/test, pgBadger on the server log of aborted blocks)
+#   coload     test/coload/run.sh    (regress + isolation with pg_stat_statements, auto_explain,
+#              pgaudit, pg_cron, pg_stat_kcache, pg_wait_sampling, pg_qualstats preloaded,
+#              txguard first and last; what each neighbour does on a failing transaction)
+#   package    test/package/run.sh   (builds the Debian package, installs it, runs regress +
+#              isolation against it, lintian, purges it and puts the make-install files back)
 # and ends with the line "txguard: N passed, N failed"; exit status 0 only if
 # something ran and nothing failed.
 #
@@ -18,8 +25,12 @@
 #   --no-apt         do not call apt-get (everything is already installed)
 #   --skip-clients   do not run test/clients/run.sh
 #   --skip-stress    do not run test/stress/run.sh
+#   --skip-monitoring do not run test/monitoring/run.sh
+#   --skip-coload    do not run test/coload/run.sh
+#   --skip-package   do not run test/package/run.sh (it installs and purges a system package)
 #   --keep           keep the build/test copy (its path is printed)
-#   --only=LIST      run only these suites (comma-separated: regress,isolation,tap,clients,stress)
+#   --only=LIST      run only these suites (comma-separated:
+#                    regress,isolation,tap,clients,stress,monitoring,coload,package)
 # Environment: TXGUARD_SUITE_TIMEOUT (seconds per suite, default 420);
 #   TXGUARD_COMPAT="13 17 18" also runs test/compat/run.sh for those majors.
 
@@ -33,15 +44,18 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
-DO_APT=1 DO_CLIENTS=1 DO_STRESS=1 KEEP=${TXGUARD_KEEP_WORK:-0} ONLY=
+DO_APT=1 DO_CLIENTS=1 DO_STRESS=1 DO_MONITORING=1 DO_COLOAD=1 DO_PACKAGE=1 KEEP=${TXGUARD_KEEP_WORK:-0} ONLY=
 for arg in "$@"; do
     case $arg in
         --no-apt) DO_APT=0 ;;
         --skip-clients) DO_CLIENTS=0 ;;
         --skip-stress) DO_STRESS=0 ;;
+        --skip-monitoring) DO_MONITORING=0 ;;
+        --skip-coload) DO_COLOAD=0 ;;
+        --skip-package) DO_PACKAGE=0 ;;
         --keep) KEEP=1 ;;
         --only=*) ONLY=",${arg#--only=}," ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
         *) echo "run-all: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -76,7 +90,15 @@ if [ "$DO_APT" -eq 1 ]; then
     want=(build-essential postgresql-15 postgresql-server-dev-15 postgresql-contrib
           libkrb5-dev libipc-run-perl
           python3-psycopg python3-psycopg2 python3-django python3-sqlalchemy pgbouncer
-          libpostgresql-jdbc-java ca-certificates prometheus-postgres-exporter curl)
+          libpostgresql-jdbc-java ca-certificates prometheus-postgres-exporter curl
+          # test/monitoring/run.sh (promtool is taken out of the prometheus package
+          # there, never installed: the package would start a Prometheus server)
+          pgbadger python3-yaml
+          # test/coload/run.sh: the neighbours (pg_stat_statements, auto_explain: postgresql-15)
+          postgresql-15-pgaudit postgresql-15-cron postgresql-15-pg-stat-kcache
+          postgresql-15-pg-wait-sampling postgresql-15-pg-qualstats
+          # test/package/run.sh: building and checking the Debian package
+          debhelper fakeroot postgresql-all postgresql-server-dev-all lintian)
     # node/npm/java may come from elsewhere (nodesource, a JDK tarball): only add
     # the Debian packages for what is really absent from PATH
     command -v node >/dev/null 2>&1 || want+=(nodejs)
@@ -257,11 +279,12 @@ fi
 # These scripts run as root from the copy and print "ok - NAME" / "not ok - NAME".
 external() {  # <name> <script> [args]
     local name=$1 script=$2; shift 2
-    local log="$WORK/$name.log" rc
+    local log="$WORK/$name.log" rc ts=$SECONDS
     say "$name ($script $*)"
     ( cd "$WORK" && timeout -k 15 "$SUITE_TIMEOUT" bash "$script" "$@" ) </dev/null 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     [ "$rc" -eq 124 ] && echo "$name: TIMED OUT after $SUITE_TIMEOUT s"
+    echo "$name: $((SECONDS - ts)) s"
     count "$log" '^ok - ' '^not ok - ' "$name"
     if [ "$LAST_P" -eq 0 ] && [ "$LAST_F" -eq 0 ] && [ "$rc" -eq 0 ]; then
         # no per-test lines: the script as a whole is one test
@@ -280,6 +303,30 @@ elif [ "$DO_STRESS" -eq 1 ] && [ -f "$WORK/test/stress/run.sh" ]; then
     external stress test/stress/run.sh --ci
 else
     echo "stress: test/stress/run.sh not present (or --skip-stress), skipped"
+fi
+if ! want monitoring; then :
+elif [ "$DO_MONITORING" -eq 1 ] && [ -f "$WORK/test/monitoring/run.sh" ]; then
+    if [ "$DO_APT" -eq 1 ]; then
+        external monitoring test/monitoring/run.sh
+    else
+        external monitoring test/monitoring/run.sh --no-apt
+    fi
+else
+    echo "monitoring: test/monitoring/run.sh not present (or --skip-monitoring), skipped"
+fi
+# coload uses the txguard installed above; package then installs its own .deb over it
+# and, when done, purges it and puts these files back
+if ! want coload; then :
+elif [ "$DO_COLOAD" -eq 1 ] && [ -f "$WORK/test/coload/run.sh" ]; then
+    external coload test/coload/run.sh
+else
+    echo "coload: test/coload/run.sh not present (or --skip-coload), skipped"
+fi
+if ! want package; then :
+elif [ "$DO_PACKAGE" -eq 1 ] && [ -f "$WORK/test/package/run.sh" ]; then
+    external package test/package/run.sh
+else
+    echo "package: test/package/run.sh not present (or --skip-package), skipped"
 fi
 
 # ---------------------------------------------------------------- other majors

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # test_exporter.sh -- monitoring/postgres_exporter.yaml with Debian's prometheus-postgres-exporter.
 #
-# Makes known aborts under throwaway roles, starts the exporter with the txguard custom
-# queries, reads /metrics with curl and checks every txguard series it should carry: names,
-# types, labels and values.
+# Makes known aborts under throwaway roles and databases, starts the exporter with the txguard
+# custom queries (and its default metrics, for pg_stat_database), reads /metrics with curl and
+# checks every txguard series it should carry: names, types, labels and values, each value
+# following from what the test did: per (database, role, SQLSTATE), per condition, the top 20
+# statements (query ids from EXPLAIN VERBOSE), per database next to pg_stat_database's
+# transactions (the error-abort rate), and the sessions now in an aborted block.
 #
 #   bash test/clients/test_exporter.sh          (or through test/clients/run.sh exporter)
 #
@@ -15,8 +18,10 @@
 #   TXG_RESULT_LINE=0                do not print the closing "ok - exporter" / "not ok - exporter"
 #                                    line (run.sh prints its own)
 # Needs: prometheus-postgres-exporter, curl, psql.  As root, the exporter runs as 'postgres'.
-# The server gets (and loses again) roles txg_exp*_<pid>, a table and a database of the same
-# suffix; txguard's statistics keep the counters of the dropped roles (label usename="oid N").
+# The server gets (and loses again) roles txg_exp*_<pid>, a table and two databases of the same
+# suffix; txguard's statistics keep the counters of the dropped roles and databases (labels
+# usename="oid N", datname="oid N").  Other data already on the server does not disturb the
+# checks: the per-condition, per-statement and per-database ones look at the test's own databases.
 # shellcheck disable=SC2317  # functions run from traps
 set -uo pipefail
 
@@ -33,7 +38,10 @@ N=$$
 APP=txg_exp_$N                     # role that makes the aborts
 IDLE=txg_expidle_$N                # role with txguard.idle_in_aborted_transaction_timeout
 MON=txg_expmon_$N                  # the exporter's role: plain LOGIN, no pg_monitor
-DB2=txg_exp_$N                     # second database with txguard (for --auto-discover-databases)
+DB2=txg_exp_$N                     # second database with txguard (for --auto-discover-databases);
+                                   # its aborts are this test's only: conditions, statements
+RATE=txg_exprate_$N                # database for the error-abort rate; the exporter never connects
+                                   # to it (--exclude-databases), so its transactions are the test's
 TBL=txg_exp_t_$N
 
 passed=0
@@ -82,7 +90,8 @@ close_session() {  # close_session NAME: end the psql reading fifo NAME, wait fo
 }
 drop_objects() {  # errors ignored: some objects may be gone already
   local r
-  /usr/bin/psql -X -q -c "DROP DATABASE IF EXISTS $DB2 WITH (FORCE)" -c "DROP TABLE IF EXISTS $TBL" >/dev/null 2>&1
+  /usr/bin/psql -X -q -c "DROP DATABASE IF EXISTS $DB2 WITH (FORCE)" -c "DROP DATABASE IF EXISTS $RATE WITH (FORCE)" \
+    -c "DROP TABLE IF EXISTS $TBL" >/dev/null 2>&1
   for r in "$APP" "$IDLE" "$MON"; do
     /usr/bin/psql -X -q -c "DROP OWNED BY $r" -c "DROP ROLE $r" >/dev/null 2>&1
   done
@@ -107,12 +116,12 @@ close_fifos() {
   for fd in "${FIFO_FD[@]}"; do exec {fd}>&-; done
 }
 
-# open_session NAME ROLE SQL: a psql session as ROLE that runs SQL and then stays open
-# (reading a fifo) until close_session NAME
+# open_session NAME ROLE SQL [DATABASE]: a psql session as ROLE that runs SQL and then stays
+# open (reading a fifo) until close_session NAME
 open_session() {
-  local name=$1 role=$2 fd
+  local name=$1 role=$2 db=${4:-$PGDATABASE} fd
   mkfifo "$SCRATCH/$name.fifo"
-  ( close_fifos; exec /usr/bin/psql -X -q -At -U "$role" <"$SCRATCH/$name.fifo" >"$SCRATCH/$name.out" 2>&1 ) &
+  ( close_fifos; exec /usr/bin/psql -X -q -At -U "$role" -d "$db" <"$SCRATCH/$name.fifo" >"$SCRATCH/$name.out" 2>&1 ) &
   echo $! >"$SCRATCH/$name.pid"
   exec {fd}>"$SCRATCH/$name.fifo"
   FIFO_FD[$name]=$fd
@@ -140,10 +149,17 @@ CREATE ROLE $APP LOGIN;
 CREATE ROLE $IDLE LOGIN;
 CREATE ROLE $MON LOGIN;
 ALTER ROLE $IDLE SET txguard.idle_in_aborted_transaction_timeout = '300ms';
+-- query ids, as pg_stat_statements would have them computed (txguard_statement_stats)
+ALTER ROLE $APP SET compute_query_id = on;
+ALTER ROLE $IDLE SET compute_query_id = on;
 GRANT SELECT, INSERT ON $TBL TO $APP, $IDLE;
+CREATE DATABASE $RATE;
 CREATE DATABASE $DB2;
 \c $DB2
 CREATE EXTENSION txguard;
+CREATE TABLE $TBL (id int PRIMARY KEY, v int NOT NULL);
+INSERT INTO $TBL VALUES (1, 1);
+GRANT SELECT, INSERT ON $TBL TO $APP, $IDLE;
 SQL
 [ "$(sql -c "SELECT count(*) FROM txguard_info() WHERE errors_visible")" = 1 ] ||
   bail "txguard_info().errors_visible is false for this server: txguard captures nothing"
@@ -163,15 +179,64 @@ wait_for "SELECT sessions_terminated FROM txguard_stats WHERE usename = '$IDLE'"
   fail "the idle-in-aborted-transaction timeout did not terminate $IDLE's session" "$(cat "$SCRATCH/idle.out")"
 close_session idle
 
+# DB2, the test's own database: aborts per condition and per statement.
+#   unique_violation       25 blocks of one INSERT (1 ignored command each) + IDLE's below
+#   division_by_zero       22 blocks, each of a different statement (22 query ids), none ignored
+#   serialization_failure  2 blocks (retryable), 1 ignored command each
+#   ZX001                  1 block: a SQLSTATE the server does not know (condition = the code)
+#   not_null_violation     1 block left open below (1 ignored command, added when it ends)
+# With the 23505 INSERT, DB2 has 26 statement keys: more than the 20 the exporter exports.
+DIV0='SELECT 1/(random()*0)::int'   # fails when executed, not when planned
+{
+  for _ in $(seq 25); do echo "BEGIN; INSERT INTO $TBL VALUES (1, 1); SELECT 1; ROLLBACK;"; done
+  plus=
+  for _ in $(seq 22); do echo "BEGIN; $DIV0$plus; ROLLBACK;"; plus="$plus + 1"; done
+  for _ in 1 2; do
+    echo "BEGIN; DO \$\$BEGIN RAISE EXCEPTION 'retry me' USING ERRCODE = 'serialization_failure'; END\$\$; SELECT 1; ROLLBACK;"
+  done
+  echo "BEGIN; DO \$\$BEGIN RAISE EXCEPTION 'custom' USING ERRCODE = 'ZX001'; END\$\$; ROLLBACK;"
+} | sql_as "$APP" -d "$DB2" >"$SCRATCH/db2.out" 2>&1
+check "unique violations seen by $APP's psql in $DB2" "$(grep -c 'ERROR:  duplicate key value' "$SCRATCH/db2.out")" 25
+check "divisions by zero seen by $APP's psql in $DB2" "$(grep -c 'ERROR:  division by zero' "$SCRATCH/db2.out")" 22
+check "25P02 errors seen by $APP's psql in $DB2" "$(grep -c 'current transaction is aborted' "$SCRATCH/db2.out")" 27
+
+# IDLE in DB2: the same INSERT, left idle until the timeout terminates the session
+open_session idle2 "$IDLE" "BEGIN; INSERT INTO $TBL VALUES (1, 1);" "$DB2"
+wait_for "SELECT sessions_terminated FROM txguard_database_stats WHERE datname = '$DB2'" 1 ||
+  fail "the idle-in-aborted-transaction timeout did not terminate $IDLE's session in $DB2" "$(cat "$SCRATCH/idle2.out")"
+close_session idle2
+
+# RATE: one session (1 start-up transaction) with C=7 commits, V=3 voluntary rollbacks,
+# K1=2 blocks aborted by an error (1 ignored command each), K2=1 failed autocommit statement,
+# S=2 savepoints aborted by an error and rolled back to, their transactions committed:
+#   txguard error_aborts = K1+K2 = 3, savepoint_error_aborts = S = 2, aborted_blocks = K1+S = 4
+#   pg_stat_database xact_rollback = V+K1+K2 = 6, xact_commit = 1+C+S = 10
+{
+  for _ in $(seq 7); do echo "SELECT 1;"; done
+  for _ in $(seq 3); do echo "BEGIN; SELECT 1; ROLLBACK;"; done
+  for _ in $(seq 2); do echo "BEGIN; $DIV0; SELECT 1; ROLLBACK;"; done
+  echo "$DIV0;"
+  for _ in $(seq 2); do echo "BEGIN; SAVEPOINT s; $DIV0; ROLLBACK TO SAVEPOINT s; COMMIT;"; done
+} | sql_as "$APP" -d "$RATE" >"$SCRATCH/rate.out" 2>&1
+check "divisions by zero seen by $APP's psql in $RATE" "$(grep -c 'ERROR:  division by zero' "$SCRATCH/rate.out")" 5
+# the session's statistics reach pg_stat_database when its backend exits
+wait_for "SELECT xact_rollback FROM pg_stat_database WHERE datname = '$RATE'" 6 ||
+  fail "pg_stat_database.xact_rollback of $RATE did not reach 6"
+
 # APP: one 23502 block that stays open (aborted, one ignored command) during the first scrape
 open_session open "$APP" "BEGIN; INSERT INTO $TBL VALUES (2, NULL); SELECT 5;"
 wait_for "SELECT count(*) || '/' || sum(ignored_commands) FROM txguard_aborted_sessions WHERE usename = '$APP'" 1/1 ||
   fail "$APP's open session is not listed in txguard_aborted_sessions" "$(cat "$SCRATCH/open.out")"
+# ... and one in DB2 (the per-database gauge of sessions in an aborted block)
+open_session open2 "$APP" "BEGIN; INSERT INTO $TBL VALUES (2, NULL); SELECT 6;" "$DB2"
+wait_for "SELECT count(*) || '/' || sum(ignored_commands) FROM txguard_aborted_sessions WHERE datname = '$DB2'" 1/1 ||
+  fail "$APP's open session in $DB2 is not listed in txguard_aborted_sessions" "$(cat "$SCRATCH/open2.out")"
 
 # ---------------------------------------------------------------- exporter
 DSN="postgresql://$MON@$PGHOST:$PGPORT/$PGDATABASE?sslmode=disable"
+# default metrics on: pg_stat_database_xact_commit/_rollback are the error-abort rate's denominator
 EXP_ARGS=(--web.listen-address="127.0.0.1:$EPORT" --extend.query-path="$SCRATCH/queries.yaml"
-          --disable-default-metrics --auto-discover-databases --log.level=info)
+          --auto-discover-databases --exclude-databases="$RATE" --log.level=info)
 AS=()
 [ "$(id -u)" = 0 ] && AS=(runuser -u postgres --)    # the exporter does not need root
 ( close_fifos; export DATA_SOURCE_NAME=$DSN; exec "${AS[@]}" "$EXPORTER" "${EXP_ARGS[@]}" ) >"$SCRATCH/exporter.log" 2>&1 &
@@ -229,7 +294,20 @@ for t in txguard_stats_aborts_total:counter txguard_stats_aborted_blocks_total:c
          txguard_history_overwritten_total:counter txguard_history_dropped_total:counter \
          txguard_stats_entries:gauge txguard_stats_max_entries:gauge \
          txguard_stats_dropped_total:counter txguard_stats_reset_timestamp_seconds:gauge \
-         txguard_errors_visible:gauge; do
+         txguard_errors_visible:gauge \
+         txguard_statements_entries:gauge txguard_statements_max_entries:gauge \
+         txguard_statements_evicted_total:counter txguard_databases_dropped_total:counter \
+         txguard_restored_timestamp_seconds:gauge \
+         txguard_condition_aborts_total:counter txguard_condition_aborted_blocks_total:counter \
+         txguard_condition_ignored_commands_total:counter txguard_condition_sessions_terminated_total:counter \
+         txguard_statement_aborts_total:counter txguard_statement_aborted_blocks_total:counter \
+         txguard_statement_ignored_commands_total:counter txguard_statement_sessions_terminated_total:counter \
+         txguard_statement_last_seen_timestamp_seconds:gauge \
+         txguard_database_error_aborts_total:counter txguard_database_savepoint_error_aborts_total:counter \
+         txguard_database_aborted_blocks_total:counter txguard_database_ignored_commands_total:counter \
+         txguard_database_sessions_terminated_total:counter txguard_database_last_error_timestamp_seconds:gauge \
+         txguard_stuck_sessions:gauge txguard_stuck_max_idle_seconds:gauge txguard_stuck_max_aborted_seconds:gauge \
+         pg_stat_database_xact_commit:counter pg_stat_database_xact_rollback:counter; do
   name=${t%%:*} type=${t##*:}
   if grep -qx "# TYPE $name $type" "$M"; then ok "# TYPE $name $type"; else
     fail "# TYPE $name $type" "$(grep -E "^# TYPE $name " "$M" || echo absent)"; fi
@@ -250,8 +328,9 @@ done
 T1=$(date +%s)
 num "txguard_stats_last_seen_timestamp_seconds{$(L "$APP" 22012)}" \
   "$(value txguard_stats_last_seen_timestamp_seconds "$(L "$APP" 22012)")" "x >= $((T0 - 5)) && x <= $((T1 + 5))"
-check "series of $APP" "$(grep -c "usename=\"$APP\"" "$M")" $((3 * 5 + 4))   # 3 stats keys x 5 + 1 aborted key x 4
-check "series of $IDLE" "$(grep -c "usename=\"$IDLE\"" "$M")" 5
+# (in $PGDATABASE: both roles also aborted in $DB2)
+check "series of $APP in $PGDATABASE" "$(grep "usename=\"$APP\"" "$M" | grep -c "datname=\"$PGDATABASE\"")" $((3 * 5 + 4))   # 3 stats keys x 5 + 1 aborted key x 4
+check "series of $IDLE in $PGDATABASE" "$(grep "usename=\"$IDLE\"" "$M" | grep -c "datname=\"$PGDATABASE\"")" 5
 
 # txguard_aborted: only the open 23502 session
 check "txguard_aborted_sessions{$(L "$APP" 23502)}" "$(value txguard_aborted_sessions "$(L "$APP" 23502)")" 1
@@ -272,13 +351,124 @@ check "txguard_stats_max_entries" "$(value txguard_stats_max_entries "server=\"$
 check "txguard_stats_dropped_total" "$(value txguard_stats_dropped_total "server=\"$SERVER\"")" 0
 num "txguard_stats_reset_timestamp_seconds" "$(value txguard_stats_reset_timestamp_seconds "server=\"$SERVER\"")" "x > 1e9 && x <= $T1 + 5"
 check "txguard_errors_visible" "$(value txguard_errors_visible "server=\"$SERVER\"")" 1
+check "txguard_statements_max_entries" "$(value txguard_statements_max_entries "server=\"$SERVER\"")" "$(sql -c 'SELECT statements_max FROM txguard_info()')"
+num "txguard_statements_entries" "$(value txguard_statements_entries "server=\"$SERVER\"")" "x >= 26"
+check "txguard_databases_dropped_total" "$(value txguard_databases_dropped_total "server=\"$SERVER\"")" 0
+
+# txguard_condition, per (database, condition), in DB2: every abort there is this test's
+LC() {  # LC CONDITION SQLSTATE CLASS RETRYABLE: the label set of a DB2 condition series
+  printf 'condition="%s",datname="%s",error_class="%s",retryable="%s",server="%s",sqlstate="%s"' \
+    "$1" "$DB2" "$3" "$4" "$SERVER" "$2"
+}
+# condition sqlstate class retryable aborts blocks ignored terminated
+# (unique_violation: 25 blocks of APP + IDLE's terminated one, summed over the roles)
+for spec in \
+    "unique_violation 23505 23 false 26 26 25 1" \
+    "division_by_zero 22012 22 false 22 22 0 0" \
+    "serialization_failure 40001 40 true 2 2 2 0" \
+    "ZX001 ZX001 ZX false 1 1 0 0" \
+    "not_null_violation 23502 23 false 1 1 0 0"; do
+  read -r cond st cls retry aborts blocks ignored term <<<"$spec"
+  lc=$(LC "$cond" "$st" "$cls" "$retry")
+  check "txguard_condition_aborts_total{$lc}" "$(value txguard_condition_aborts_total "$lc")" "$aborts"
+  check "txguard_condition_aborted_blocks_total{$lc}" "$(value txguard_condition_aborted_blocks_total "$lc")" "$blocks"
+  check "txguard_condition_ignored_commands_total{$lc}" "$(value txguard_condition_ignored_commands_total "$lc")" "$ignored"
+  check "txguard_condition_sessions_terminated_total{$lc}" "$(value txguard_condition_sessions_terminated_total "$lc")" "$term"
+done
+check "txguard_condition series of $DB2 (5 conditions x 4)" "$(grep -c "^txguard_condition_.*datname=\"$DB2\"" "$M")" 20
+
+# txguard_database next to pg_stat_database (error-abort rate = error_aborts / (commit + rollback))
+LD() { printf 'datname="%s",server="%s"' "$1" "$SERVER"; }
+# database error_aborts savepoint_error_aborts aborted_blocks ignored terminated
+#   DB2: 26 + 22 + 2 + 1 + 1 error aborts, all in blocks; the open 23502 block's ignored command
+#   is added when it ends; RATE: see above; template1: no error ever, its series is there at 0
+for spec in "$DB2 52 0 52 27 1" "$RATE 3 2 4 2 0" "template1 0 0 0 0 0"; do
+  read -r db err sperr blocks ignored term <<<"$spec"
+  check "txguard_database_error_aborts_total{$(LD "$db")}" "$(value txguard_database_error_aborts_total "$(LD "$db")")" "$err"
+  check "txguard_database_savepoint_error_aborts_total{$(LD "$db")}" "$(value txguard_database_savepoint_error_aborts_total "$(LD "$db")")" "$sperr"
+  check "txguard_database_aborted_blocks_total{$(LD "$db")}" "$(value txguard_database_aborted_blocks_total "$(LD "$db")")" "$blocks"
+  check "txguard_database_ignored_commands_total{$(LD "$db")}" "$(value txguard_database_ignored_commands_total "$(LD "$db")")" "$ignored"
+  check "txguard_database_sessions_terminated_total{$(LD "$db")}" "$(value txguard_database_sessions_terminated_total "$(LD "$db")")" "$term"
+done
+check "txguard_database_last_error_timestamp_seconds{$(LD template1)}" "$(value txguard_database_last_error_timestamp_seconds "$(LD template1)")" 0
+num "txguard_database_last_error_timestamp_seconds{$(LD "$RATE")}" \
+  "$(value txguard_database_last_error_timestamp_seconds "$(LD "$RATE")")" "x >= $((T0 - 5)) && x <= $((T1 + 5))"
+rate_oid=$(sql -c "SELECT oid FROM pg_database WHERE datname = '$RATE'")
+LP() { printf 'datid="%s",datname="%s",server="%s"' "$1" "$2" "$SERVER"; }
+check "$RATE has no exporter connection (--exclude-databases)" \
+  "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$RATE'")" 0
+check "pg_stat_database_xact_rollback{$(LP "$rate_oid" "$RATE")} (3 ROLLBACKs + 3 error aborts)" \
+  "$(value pg_stat_database_xact_rollback "$(LP "$rate_oid" "$RATE")")" 6
+# 10 = 1 start-up + 7 + 2; an autovacuum worker visiting the new database may add a few
+commits=$(value pg_stat_database_xact_commit "$(LP "$rate_oid" "$RATE")")
+num "pg_stat_database_xact_commit{$(LP "$rate_oid" "$RATE")} (1 start-up + 7 + 2 commits)" "$commits" "x >= 10 && x <= 13"
+# every (existing) database of txguard_database has its pg_stat_database series: the two divide
+# label to label (a dropped database, "oid N", is left in txguard's table only)
+missing=$(grep -E '^txguard_database_error_aborts_total\{' "$M" | sed -E 's/.*datname="([^"]*)".*/\1/' | grep -v '^oid ' |
+  while read -r db; do
+  grep -q "^pg_stat_database_xact_commit{datid=\"[0-9]*\",datname=\"$db\",server=\"$SERVER\"}" "$M" || echo "$db"; done)
+check "databases of txguard_database without pg_stat_database_xact_commit" "$missing" ""
+
+# txguard_stuck: every connectable database, 0 when no session is in an aborted block
+check "txguard_stuck_sessions{$(LD "$DB2")}" "$(value txguard_stuck_sessions "$(LD "$DB2")")" 1
+check "txguard_stuck_sessions{$(LD "$RATE")}" "$(value txguard_stuck_sessions "$(LD "$RATE")")" 0
+check "txguard_stuck_max_idle_seconds{$(LD "$RATE")}" "$(value txguard_stuck_max_idle_seconds "$(LD "$RATE")")" 0
+ab2=$(value txguard_stuck_max_aborted_seconds "$(LD "$DB2")")
+num "txguard_stuck_max_aborted_seconds{$(LD "$DB2")}" "$ab2" "x > 0 && x < 120"
+num "txguard_stuck_max_idle_seconds{$(LD "$DB2")}" "$(value txguard_stuck_max_idle_seconds "$(LD "$DB2")")" "x > 0 && x <= $ab2"
+check "txguard_stuck_sessions{$(LD "$PGDATABASE")} (= txguard_aborted_sessions there)" \
+  "$(value txguard_stuck_sessions "$(LD "$PGDATABASE")")" "$(sql -c "SELECT count(*) FROM txguard_aborted_sessions WHERE datname = '$PGDATABASE'")"
+
+# txguard_statement: the 20 statements with the most aborts, over the whole server
+LS() {  # LS DATABASE QUERYID SQLSTATE CONDITION
+  printf 'condition="%s",datname="%s",queryid="%s",server="%s",sqlstate="%s"' "$4" "$1" "$2" "$SERVER" "$3"
+}
+qid=$(sql -d "$DB2" -c "SET compute_query_id = on" -c "EXPLAIN (VERBOSE, COSTS OFF) INSERT INTO $TBL VALUES (1, 1)" |
+  sed -n 's/^Query Identifier: //p')
+num "query id of the INSERT (EXPLAIN VERBOSE)" "$qid" "x != 0"
+ls1=$(LS "$DB2" "$qid" 23505 unique_violation)
+# APP's 25 blocks and IDLE's terminated one, summed over the two roles
+check "txguard_statement_aborts_total{$ls1}" "$(value txguard_statement_aborts_total "$ls1")" 26
+check "txguard_statement_aborted_blocks_total{$ls1}" "$(value txguard_statement_aborted_blocks_total "$ls1")" 26
+check "txguard_statement_ignored_commands_total{$ls1}" "$(value txguard_statement_ignored_commands_total "$ls1")" 25
+check "txguard_statement_sessions_terminated_total{$ls1}" "$(value txguard_statement_sessions_terminated_total "$ls1")" 1
+num "txguard_statement_last_seen_timestamp_seconds{$ls1}" "$(value txguard_statement_last_seen_timestamp_seconds "$ls1")" \
+  "x >= $((T0 - 5)) && x <= $((T1 + 5))"
+# The top 20, ranked here from the view's rows (per role) summed per (database, query id,
+# SQLSTATE): a statement with more aborts than the 20th must be exported with its sum, one with
+# fewer must not, and ties at the 20th fill the 20 places (tie order is the exporter's).
+sql -F '|' -c "SELECT coalesce(datname::text, 'oid ' || datid), coalesce(queryid, 0), sqlstate, aborts FROM txguard_statement_stats" \
+  >"$SCRATCH/stmt.rows"
+awk -F'|' '{ s[$1 "|" $2 "|" $3] += $4 } END { for (k in s) print s[k] "|" k }' "$SCRATCH/stmt.rows" |
+  sort -t'|' -k1,1nr >"$SCRATCH/stmt.ranked"
+keys=$(wc -l <"$SCRATCH/stmt.ranked")
+num "statement keys on the server" "$keys" "x >= 26"
+check "txguard_statement_aborts_total series (top 20 of $keys)" "$(grep -c '^txguard_statement_aborts_total{' "$M")" 20
+t20=$(sed -n 20p "$SCRATCH/stmt.ranked" | cut -d'|' -f1)
+above=0 bad=
+while IFS='|' read -r n db q st; do
+  got=$(grep -E "^txguard_statement_aborts_total\{condition=\"[^\"]*\",datname=\"$db\",queryid=\"$q\",server=\"$SERVER\",sqlstate=\"$st\"\} " "$M" | awk '{ print $NF }')
+  if [ "$n" -gt "$t20" ]; then above=$((above + 1)); [ "$got" = "$n" ] || bad="$bad [$db $q $st: $n, exported '${got:-absent}']"
+  elif [ "$n" -lt "$t20" ]; then [ -z "$got" ] || bad="$bad [$db $q $st: $n < $t20, exported $got]"
+  fi
+done <"$SCRATCH/stmt.ranked"
+check "statements above the 20th ($t20 aborts) exported with their sums, those below not" "$bad" ""
+check "statements at the 20th's count exported" \
+  "$(grep '^txguard_statement_aborts_total{' "$M" | awk -v t="$t20" '$NF == t' | wc -l)" $((20 - above))
 
 # ---------------------------------------------------------------- the open block ends
 close_session open
+close_session open2
 wait_for "SELECT count(*) FROM txguard_aborted_sessions WHERE usename = '$APP'" 0 ||
-  fail "$APP's session is still listed in txguard_aborted_sessions after disconnecting"
+  fail "$APP's sessions are still listed in txguard_aborted_sessions after disconnecting"
 scrape || bail "scrape 2 failed" "$(cat "$SCRATCH/curl.err")"
-echo "# scrape 2: that session disconnected"
+echo "# scrape 2: those sessions disconnected"
+check "txguard_stuck_sessions{$(LD "$DB2")}" "$(value txguard_stuck_sessions "$(LD "$DB2")")" 0
+check "txguard_stuck_max_idle_seconds{$(LD "$DB2")}" "$(value txguard_stuck_max_idle_seconds "$(LD "$DB2")")" 0
+lc=$(LC not_null_violation 23502 23 false)
+check "txguard_condition_ignored_commands_total{$lc} (added at the end of the block)" \
+  "$(value txguard_condition_ignored_commands_total "$lc")" 1
+check "txguard_database_ignored_commands_total{$(LD "$DB2")}" "$(value txguard_database_ignored_commands_total "$(LD "$DB2")")" 28
 check "txguard_aborted_sessions{$(L "$APP" 23502)}" "$(value txguard_aborted_sessions "$(L "$APP" 23502)")" absent
 check "txguard_stats_ignored_commands_total{$(L "$APP" 23502)} (added at the end of the block)" \
   "$(value txguard_stats_ignored_commands_total "$(L "$APP" 23502)")" 1
@@ -286,9 +476,13 @@ check "txguard_stats_aborts_total{$(L "$APP" 23505)}" "$(value txguard_stats_abo
 
 # ---------------------------------------------------------------- dropped role
 app_oid=$(sql -c "SELECT oid FROM pg_roles WHERE rolname = '$APP'")
+sql -d "$DB2" -c "DROP OWNED BY $APP" || fail "DROP OWNED BY $APP in $DB2 failed"
 sql -c "DROP OWNED BY $APP" -c "DROP ROLE $APP" || fail "DROP ROLE $APP failed"
+sql -c "DROP DATABASE $RATE" || fail "DROP DATABASE $RATE failed"
 scrape || bail "scrape 3 failed" "$(cat "$SCRATCH/curl.err")"
-echo "# scrape 3: role $APP dropped"
+echo "# scrape 3: role $APP and database $RATE dropped"
+check "txguard_database_error_aborts_total{$(LD "oid $rate_oid")}" "$(value txguard_database_error_aborts_total "$(LD "oid $rate_oid")")" 3
+check "txguard_database_error_aborts_total{$(LD "$RATE")}" "$(value txguard_database_error_aborts_total "$(LD "$RATE")")" absent
 check "txguard_stats_aborts_total{$(L "oid $app_oid" 23505)}" "$(value txguard_stats_aborts_total "$(L "oid $app_oid" 23505)")" 2
 check "txguard_stats_aborts_total{$(L "$APP" 23505)}" "$(value txguard_stats_aborts_total "$(L "$APP" 23505)")" absent
 check "pg_exporter_last_scrape_error" "$(value pg_exporter_last_scrape_error)" 0

@@ -4,18 +4,21 @@
 # 010_log.pl -- what txguard writes to the server log.
 #
 #  * the 25P02 in the log carries the same DETAIL the client got;
-#  * exactly one "txguard: aborted transaction ended by ..." LOG line per
-#    aborted block, one line with everything on it (how it ended, ignored
-#    commands, time aborted, the cause's condition, SQLSTATE, message,
-#    detail, statement ordinal and text), parsed back field by field, for
-#    every way out of the block (rollback, rollback to savepoint, commit,
-#    prepare);
-#  * txguard.log_aborts = off suppresses that line;
+#  * exactly one "txguard: aborted transaction ended by ..." record per
+#    aborted block: a WARNING whose message line has how it ended, the
+#    cause's condition, SQLSTATE and message, ignored commands, time
+#    aborted, statement ordinal and query id, and whose DETAIL has the
+#    cause's detail and the statement text; parsed back field by field,
+#    for every way out of the block (rollback, rollback to savepoint,
+#    commit, prepare);
+#  * the record never reaches the client, at WARNING nor, with
+#    log_min_messages = error, at LOG;
+#  * txguard.log_aborts = off suppresses that record;
 #  * txguard.log_ignored_commands: by default only the first annotated
 #    25P02 of a block reaches the server log, the client gets them all, and
-#    the LOG line counts them all; "all" and "none";
-#  * the same messages as real jsonlog and csvlog records (the LOG record's
-#    SQLSTATE is the cause's);
+#    the record counts them all; "all" and "none";
+#  * the same facts as fields of real jsonlog and csvlog records (the
+#    record's SQLSTATE is the cause's);
 #  * log_min_messages = fatal: emit_log_hook never sees an ERROR, so nothing
 #    can be captured; txguard says so to the client once per backend, with
 #    a WARNING at the first statement that reaches it after the uncaptured
@@ -79,19 +82,23 @@ sub count_matches
 	return $n;
 }
 
-# Parse txguard's end-of-block message back into its fields; undef if it
-# does not have the documented form.
+# Parse txguard's end-of-block record (message and DETAIL) back into its
+# fields; undef if it does not have the documented form.
 my $quoted = qr/"((?:[^"]|"")*)"/;
 sub parse_end_line
 {
-	my ($msg) = @_;
+	my ($msg, $detail) = @_;
 	return undef
-	  unless $msg =~ /^txguard: aborted transaction ended by (.+?) after (\d+) ignored commands? and (\d+\.\d{3}) s aborted; cause (\S+) \((\w{5})\) in statement (\d+)(?:, query id (-?\d+))?; message $quoted(?:; detail $quoted)?(?:; statement $quoted( \(truncated\))?)?$/;
+	  unless $msg =~ /^txguard: aborted transaction ended by (.+?); cause (\S+) SQLSTATE (\w{5}) \((\d+) ignored commands?, (\d+\.\d{3}) s aborted, statement (\d+)(?:, query id (-?\d+))?\): (.*)$/;
 	my %f = (
-		how => $1, ignored => $2, seconds => $3, condition => $4,
-		sqlstate => $5, ordinal => $6, queryid => $7, message => $8,
-		detail => $9, statement => $10, truncated => defined $11 ? 1 : 0);
-	for my $k (qw(message detail statement))
+		how => $1, condition => $2, sqlstate => $3, ignored => $4,
+		seconds => $5, ordinal => $6, queryid => $7, message => $8);
+	$detail //= '';
+	return undef
+	  unless $detail =~ /^(?:detail $quoted)?(?:(?:; )?statement $quoted( \(truncated\))?)?$/;
+	@f{qw(detail statement)} = ($1, $2);
+	$f{truncated} = defined $3 ? 1 : 0;
+	for my $k (qw(detail statement))
 	{
 		$f{$k} =~ s/""/"/g if defined $f{$k};
 	}
@@ -131,11 +138,17 @@ sub parse_csv
 	return @recs;
 }
 
-# The LOG lines of txguard in a stderr-format log: the message part of each
+# txguard's end-of-block records in a stderr-format log: [message, DETAIL]
+# of each, and its level
 sub end_lines
 {
 	my ($text) = @_;
-	return ($text =~ /LOG:  (txguard: aborted transaction ended by [^\n]*)/g);
+	my @r;
+	while ($text =~ /(WARNING|LOG):  (txguard: aborted transaction ended by [^\n]*)(?:\n[^\n]*?DETAIL:  ([^\n]*))?/g)
+	{
+		push @r, [ $2, $3, $1 ];
+	}
+	return @r;
 }
 
 # ---------------------------------------------------------------------------
@@ -177,9 +190,10 @@ is($server[0], $client[0], 'server log DETAIL of the 25P02 equals the client DET
 like($log, qr/txg_rollback ERROR:  duplicate key value violates unique constraint "t_pkey"/,
 	'the original 23505 is logged by core');
 my @end = end_lines($log);
-is(scalar(@end), 1, 'exactly one txguard LOG line for the block');
-my $f = parse_end_line($end[0] // '');
-ok(defined $f, 'the LOG line has the documented form') or diag($end[0]);
+is(scalar(@end), 1, 'exactly one txguard record for the block');
+is($end[0][2], 'WARNING', 'the record is a WARNING (pgBadger reports WARNING and above)');
+my $f = parse_end_line(@{ $end[0] // [''] });
+ok(defined $f, 'the record has the documented form') or diag(explain($end[0]));
 $f //= {};
 is_deeply(
 	[ @$f{qw(how ignored condition sqlstate ordinal message detail statement truncated)} ],
@@ -188,9 +202,35 @@ is_deeply(
 		'duplicate key value violates unique constraint "t_pkey"',
 		'Key (id)=(1) already exists.', 'INSERT INTO t VALUES (1)', 0
 	],
-	'the LOG line gives how it ended, the ignored count, the cause and the statement');
-unlike($log, qr/LOG:  txguard: aborted transaction ended by[^\n]*\n[^\n]*(DETAIL|STATEMENT|CONTEXT):/,
-	'the txguard LOG line is one line: no DETAIL, STATEMENT or CONTEXT');
+	'the record gives how it ended, the ignored count, the cause and the statement');
+like($log, qr/txg_rollback WARNING:  txguard: aborted transaction ended by rollback; cause unique_violation SQLSTATE 23505 \(1 ignored command, \d+\.\d{3} s aborted, statement 1\): duplicate key value violates unique constraint "t_pkey"\n/,
+	'one line has how it ended, the cause\'s condition, SQLSTATE and message, and the numbers');
+unlike($log, qr/txguard: aborted transaction ended by[^\n]*\n[^\n]*DETAIL:[^\n]*\n[^\n]*(STATEMENT|CONTEXT):/,
+	'the record has no STATEMENT or CONTEXT');
+unlike($err, qr/txguard: aborted transaction ended/, 'the client does not get the record');
+
+# At log_min_messages = error the record is a LOG (LOG ranks above ERROR in
+# the server log), still never sent to the client.
+$offset = -s $node->logfile;
+($out, $err) = run_script($node, q(
+SET application_name = 'txg_loglevel';
+SET log_min_messages = error;
+SET client_min_messages = debug5;
+BEGIN;
+INSERT INTO t VALUES (1);
+SELECT 1;
+ROLLBACK;
+));
+$node->wait_for_log(qr/txg_loglevel LOG:  txguard: aborted transaction ended by/, $offset);
+@end = end_lines(slurp_file($node->logfile, $offset));
+is(scalar(@end), 1, 'log_min_messages = error: one record');
+is($end[0][2], 'LOG', 'log_min_messages = error: the record is a LOG');
+$f = parse_end_line(@{ $end[0] // [''] }) // {};
+is_deeply([ @$f{qw(how ignored sqlstate statement)} ],
+	[ 'rollback', 1, '23505', 'INSERT INTO t VALUES (1)' ],
+	'log_min_messages = error: the record has the documented form');
+unlike($err, qr/txguard: aborted transaction ended/,
+	'client_min_messages = debug5: the client does not get the record');
 
 # --- texts with quotes and line breaks stay on the one line ------------------
 $offset = -s $node->logfile;
@@ -202,7 +242,7 @@ ROLLBACK;
 ));
 $node->wait_for_log(qr/txguard: aborted transaction ended by/, $offset);
 @end = end_lines(slurp_file($node->logfile, $offset));
-$f = parse_end_line($end[0] // '') // {};
+$f = parse_end_line(@{ $end[0] // [''] }) // {};
 is_deeply(
 	[ @$f{qw(sqlstate condition message statement)} ],
 	[
@@ -210,7 +250,22 @@ is_deeply(
 		'invalid input syntax for type integer: "x"y"',
 		q{SELECT 1 /* "a" */ +   'x"y'::int}
 	],
-	'quotes are doubled and line breaks turned into spaces, and parse back');
+	'texts parse back: quotes doubled in the DETAIL, line breaks turned into spaces');
+
+# A message with a line break stays on the one line
+$offset = -s $node->logfile;
+run_script($node, qq(
+SET application_name = 'txg_newline';
+BEGIN;
+DO \$\$BEGIN RAISE EXCEPTION E'two\\nlines'; END\$\$;
+ROLLBACK;
+));
+$node->wait_for_log(qr/txguard: aborted transaction ended by/, $offset);
+@end = end_lines(slurp_file($node->logfile, $offset));
+$f = parse_end_line(@{ $end[0] // [''] }) // {};
+is_deeply([ @$f{qw(sqlstate condition message)} ],
+	[ 'P0001', 'raise_exception', 'two lines' ],
+	'a line break in the cause\'s message becomes a space');
 
 # --- log_ignored_commands -------------------------------------------------------
 foreach my $case ([ 'first', 1 ], [ 'all', 5 ], [ 'none', 0 ])
@@ -232,12 +287,12 @@ ROLLBACK;
 	@client = details_after($err, qr/ERROR:  \Q$msg_25p02\E$/);
 	is(scalar(grep { defined $_ && $_ eq $cause } @client), 5,
 		"log_ignored_commands = $mode: the client gets five annotated 25P02s");
-	$node->wait_for_log(qr/txg_flood_$mode LOG:  txguard: aborted transaction ended by/, $offset);
+	$node->wait_for_log(qr/txg_flood_$mode WARNING:  txguard: aborted transaction ended by/, $offset);
 	$log = slurp_file($node->logfile, $offset);
 	is(count_matches($log, qr/txg_flood_$mode ERROR:  \Q$msg_25p02\E/), $in_log,
 		"log_ignored_commands = $mode: $in_log of them in the server log");
-	like($log, qr/txg_flood_$mode LOG:  txguard: aborted transaction ended by rollback after 5 ignored commands/,
-		"log_ignored_commands = $mode: the LOG line counts all five");
+	like($log, qr/txg_flood_$mode WARNING:  txguard: aborted transaction ended by rollback; cause unique_violation SQLSTATE 23505 \(5 ignored commands,/,
+		"log_ignored_commands = $mode: the record counts all five");
 }
 is($node->safe_psql('postgres', 'SHOW txguard.log_ignored_commands'), 'first',
 	'log_ignored_commands defaults to first');
@@ -259,7 +314,7 @@ like($log, qr/txg_quiet ERROR:  \Q$msg_25p02\E/, 'log_aborts = off: the 25P02 is
 @server = details_after($log, qr/ERROR:  \Q$msg_25p02\E$/);
 is($server[0], $cause, 'log_aborts = off: the 25P02 is still annotated');
 unlike($log, qr/txguard: aborted transaction ended/,
-	'log_aborts = off: no txguard LOG line');
+	'log_aborts = off: no txguard record');
 is( $node->safe_psql(
 		'postgres',
 		"SELECT ended_by FROM txguard_aborts WHERE application_name = 'txg_quiet'"),
@@ -307,11 +362,11 @@ foreach my $case (@exits)
 	$node->wait_for_log(qr/txguard: aborted transaction ended by/, $offset);
 	$log = slurp_file($node->logfile, $offset);
 	my @e = end_lines($log);
-	is(scalar(@e), 1, "$word: exactly one txguard LOG line");
-	my $ef = parse_end_line($e[0] // '') // {};
+	is(scalar(@e), 1, "$word: exactly one txguard record");
+	my $ef = parse_end_line(@{ $e[0] // [''] }) // {};
 	is_deeply([ @$ef{qw(how ignored sqlstate ordinal statement)} ],
 		[ $word, 1, '23505', $stmt1, 'INSERT INTO t VALUES (1)' ],
-		"$word: the LOG line says how it ended and names the cause");
+		"$word: the record says how it ended and names the cause");
 	is( $node->safe_psql(
 			'postgres',
 			"SELECT ended_by || ' ' || ignored_commands FROM txguard_aborts WHERE application_name = '$app'"
@@ -369,7 +424,7 @@ SKIP:
 	@client = details_after($err, qr/ERROR:  \Q$msg_25p02\E$/);
 	is($client[0], $cause, 'jsonlog node: client DETAIL names the cause');
 
-	# The syslogger writes asynchronously: wait until the LOG record is there.
+	# The syslogger writes asynchronously: wait until the records are there.
 	my ($jlog, $jerr);
 	for (my $i = 0; $i < 10 * $PostgreSQL::Test::Utils::timeout_default; $i++)
 	{
@@ -386,23 +441,23 @@ SKIP:
 		last if defined $jlog && defined $jerr;
 		usleep(100_000);
 	}
-	ok(defined $jlog, 'jsonlog: the txguard LOG record is there');
+	ok(defined $jlog, 'jsonlog: the txguard record is there');
 	ok(defined $jerr, 'jsonlog: the 25P02 record is there');
 	SKIP:
 	{
 		skip 'records missing', 12 unless defined $jlog && defined $jerr;
-		is($jlog->{error_severity}, 'LOG', 'jsonlog LOG: error_severity');
-		is($jlog->{state_code}, '23505', 'jsonlog LOG: state_code is the cause\'s');
-		my $jf = parse_end_line($jlog->{message}) // {};
+		is($jlog->{error_severity}, 'WARNING', 'jsonlog record: error_severity');
+		is($jlog->{state_code}, '23505', 'jsonlog record: state_code is the cause\'s');
+		my $jf = parse_end_line($jlog->{message}, $jlog->{detail}) // {};
 		is_deeply([ @$jf{qw(how ignored sqlstate ordinal message detail statement)} ],
 			[
 				'rollback', 1, '23505', 1,
 				'duplicate key value violates unique constraint "t_pkey"',
 				'Key (id)=(1) already exists.', 'INSERT INTO t VALUES (1)'
 			],
-			'jsonlog LOG: the message field has every fact');
-		ok(!exists $jlog->{detail}, 'jsonlog LOG: no detail field');
-		ok(!exists $jlog->{statement}, 'jsonlog LOG: no statement field');
+			'jsonlog record: the message and detail fields have every fact');
+		ok(!exists $jlog->{statement}, 'jsonlog record: no statement field');
+		ok(!exists $jlog->{context}, 'jsonlog record: no context field');
 		is($jerr->{error_severity}, 'ERROR', 'jsonlog 25P02: error_severity');
 		is($jerr->{state_code}, '25P02', 'jsonlog 25P02: state_code');
 		is($jerr->{message}, $msg_25p02, 'jsonlog 25P02: message unchanged');
@@ -411,7 +466,7 @@ SKIP:
 		is($jlog->{pid}, $jerr->{pid}, 'jsonlog: both records from the same backend');
 	}
 
-	# csvlog: the same LOG record; columns 14 and 15 are message and detail,
+	# csvlog: the same record; columns 14 and 15 are message and detail,
 	# 13 the SQLSTATE (PostgreSQL's csvlog layout)
 	my $csvfile = $jnode->data_dir . '/'
 	  . $jnode->safe_psql('postgres', "SELECT pg_current_logfile('csvlog')");
@@ -427,17 +482,21 @@ SKIP:
 		last if defined $csvrec;
 		usleep(100_000);
 	}
-	ok(defined $csvrec, 'csvlog: the txguard LOG record is there');
+	ok(defined $csvrec, 'csvlog: the txguard record is there');
 	SKIP:
 	{
 		skip 'csvlog record missing', 4 unless defined $csvrec;
-		is($csvrec->[11], 'LOG', 'csvlog LOG: error_severity');
-		is($csvrec->[12], '23505', 'csvlog LOG: sql_state_code is the cause\'s');
-		my $cf = parse_end_line($csvrec->[13]) // {};
-		is_deeply([ @$cf{qw(how ignored sqlstate ordinal statement)} ],
-			[ 'rollback', 1, '23505', 1, 'INSERT INTO t VALUES (1)' ],
-			'csvlog LOG: the message column has every fact');
-		is($csvrec->[14], '', 'csvlog LOG: no detail');
+		is($csvrec->[11], 'WARNING', 'csvlog record: error_severity');
+		is($csvrec->[12], '23505', 'csvlog record: sql_state_code is the cause\'s');
+		my $cf = parse_end_line($csvrec->[13], $csvrec->[14]) // {};
+		is_deeply([ @$cf{qw(how ignored sqlstate ordinal message detail statement)} ],
+			[
+				'rollback', 1, '23505', 1,
+				'duplicate key value violates unique constraint "t_pkey"',
+				'Key (id)=(1) already exists.', 'INSERT INTO t VALUES (1)'
+			],
+			'csvlog record: the message and detail columns have every fact');
+		is($csvrec->[19], '', 'csvlog record: no query column');
 	}
 	$jnode->stop;
 }

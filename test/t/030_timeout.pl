@@ -300,7 +300,7 @@ is($node->safe_psql('postgres', "SHOW $GUC"), '0', 'timeout is off by default');
 	like($s->{stderr}, qr/connection to server was lost|server closed the connection/,
 		'psql: the connection is gone');
 
-	$node->wait_for_log(qr/\[$pid\] txg_fires LOG:  txguard: aborted transaction ended by timeout/,
+	$node->wait_for_log(qr/\[$pid\] txg_fires WARNING:  txguard: aborted transaction ended by timeout/,
 		$offset);
 	my $log = slurp_file($node->logfile, $offset);
 	like(
@@ -309,8 +309,8 @@ is($node->safe_psql('postgres', "SHOW $GUC"), '0', 'timeout is off by default');
 		'server log: the same FATAL and DETAIL');
 	like(
 		$log,
-		qr/\[$pid\] txg_fires LOG:  txguard: aborted transaction ended by timeout after 0 ignored commands and 1\.\d{3} s aborted; cause unique_violation \(23505\) in statement 1; message "duplicate key value violates unique constraint ""t_pkey"""; detail "Key \(id\)=\(1\) already exists\."; statement "INSERT INTO t VALUES \(1\)"\n(?![^\n]*DETAIL)/,
-		'server log: LOG line ended by timeout');
+		qr/\[$pid\] txg_fires WARNING:  txguard: aborted transaction ended by timeout; cause unique_violation SQLSTATE 23505 \(0 ignored commands, 1\.\d{3} s aborted, statement 1\): duplicate key value violates unique constraint "t_pkey"\n[^\n]*\[$pid\] txg_fires DETAIL:  detail "Key \(id\)=\(1\) already exists\."; statement "INSERT INTO t VALUES \(1\)"\n(?![^\n]*(?:STATEMENT|CONTEXT))/,
+		'server log: record ended by timeout');
 	is( $node->safe_psql(
 			'postgres',
 			"SELECT ended_by, sqlstate, ignored_commands, aborted_seconds >= 1.0 FROM txguard_aborts WHERE pid = $pid"),
