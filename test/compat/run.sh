@@ -8,7 +8,14 @@
 #  1. fetches the upstream tarball (the Debian source package's orig.tar.bz2) with
 #     `apt-get source --download-only` from the Debian suite carrying that major, using a
 #     PRIVATE apt configuration (own sources file, lists, cache under the cache dir): the
-#     system's sources, lists and pkgcache are never touched, so no cleanup is needed;
+#     system's sources, lists and pkgcache are never touched, so no cleanup is needed.
+#     A mirror's index can name a version its pool does not hold yet (seen: trixie's
+#     Sources said postgresql-17 17.12 while the pool had only 17.11 and older).  Then
+#     the next suite that carries the major is tried (FALLBACK_SUITES below), and last
+#     the pool itself: its directory listing if the mirror serves one, else HEAD probes
+#     for older minor releases; the newest orig.tar.bz2 found is verified against the
+#     SHA256 in its .dsc when a .dsc is found next to it.  The version and where it came
+#     from are printed and kept in src-MAJOR/.txguard-compat-source;
 #  2. builds it as `postgres` (nice -n 19, make -j2, --enable-cassert --enable-debug
 #     --enable-tap-tests) into /var/cache/txguard-compat/pg-MAJOR; reused when pg_config exists;
 #  3. copies this repo to a postgres-owned temp dir, builds txguard with -Werror, installs it
@@ -23,11 +30,14 @@ export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 
 MAJOR=${1:-}
 MODE=${2:-}
+# SUITE: where the major's source is looked up first; FALLBACK_SUITES: the other suites
+# that carry (or may carry) it, tried in turn when SUITE's version cannot be downloaded
+# ("-security" suites live on the security mirror)
 case "$MAJOR" in
-  13) SUITE=bullseye ;;
-  15) SUITE=bookworm ;;
-  17) SUITE=trixie ;;
-  18) SUITE=sid ;;
+  13) SUITE=bullseye; FALLBACK_SUITES="bullseye-security bullseye-updates bullseye-proposed-updates" ;;
+  15) SUITE=bookworm; FALLBACK_SUITES="bookworm-security bookworm-updates bookworm-proposed-updates" ;;
+  17) SUITE=trixie;   FALLBACK_SUITES="trixie-security trixie-updates trixie-proposed-updates trixie-backports testing sid bookworm-backports" ;;
+  18) SUITE=sid;      FALLBACK_SUITES="testing experimental trixie-backports" ;;
   *) echo "usage: $0 {13|15|17|18} [--fetch|--prepare]" >&2; exit 2 ;;
 esac
 [ "$(id -u)" = 0 ] || { echo "compat: must run as root (apt, runuser)" >&2; exit 2; }
@@ -64,46 +74,161 @@ mirror() {  # the Debian mirror the system already uses (deb822 or one-line form
       sed -E 's/\[[^]]*\]//' | awk '{print $2}' | grep -E '/debian/?$' | head -n1 || true)
   echo "${m:-http://deb.debian.org/debian}"
 }
+security_mirror() {  # the security mirror of the system, else the main mirror's host
+  local m
+  m=$(grep -hsE '^[[:space:]]*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+      awk '{for (i=2;i<=NF;i++) print $i}' | grep -E '/debian-security/?$' | head -n1 || true)
+  [ -n "$m" ] || m=$(grep -hsE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+      sed -E 's/\[[^]]*\]//' | awk '{print $2}' | grep -E '/debian-security/?$' | head -n1 || true)
+  [ -n "$m" ] || m="$(mirror | sed -E 's|/debian/?$||')/debian-security"
+  echo "${m%/}"
+}
+suite_url() { case $1 in *-security) security_mirror ;; *) mirror | sed -E 's|/$||' ;; esac; }
 
-fetch_source() {
-  local apt=$CACHE/apt-$SUITE dl=$CACHE/dl-$MAJOR url tarball
-  url=$(mirror)
+PKG=postgresql-$MAJOR
+DL=$CACHE/dl-$MAJOR
+SEEN=()          # "url|directory|version" of every index entry whose download failed
+FETCHED=         # what was used: printed and kept in $SRC/.txguard-compat-source
+
+# try_suite SUITE: apt-get source --download-only from that suite alone (private apt).
+# 0: the orig tarball is in $DL; 1: not there or not downloadable (recorded in SEEN).
+try_suite() {
+  local suite=$1 apt url ver dir opts dscline uri file
+  apt=$CACHE/apt-$suite
+  url=$(suite_url "$suite")
   rm -rf "$apt"
   mkdir -p "$apt/sources.list.d" "$apt/lists/partial" "$apt/cache/archives/partial"
   cat > "$apt/sources.list.d/txguard-compat.sources" <<EOF
 Types: deb-src
 URIs: $url
-Suites: $SUITE
+Suites: $suite
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
   # private apt: only this deb-src entry, own lists + cache; system state untouched
-  local opts=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$apt/sources.list.d"
-              -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache"
-              -o Acquire::Languages=none -o APT::Sandbox::User=root)
-  log "apt-get update ($SUITE deb-src from $url, private lists)"
-  apt-get "${opts[@]}" update -qq
-  rm -rf "$dl"; mkdir -p "$dl"
-  log "apt-get source --download-only postgresql-$MAJOR"
-  (cd "$dl" && apt-get "${opts[@]}" source --download-only -qq "postgresql-$MAJOR" >/dev/null)
-  rm -rf "$apt"
-  local tars=("$dl/postgresql-${MAJOR}_"*.orig.tar.*)
+  opts=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$apt/sources.list.d"
+        -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache"
+        -o Acquire::Languages=none -o APT::Sandbox::User=root)
+  if ! apt-get "${opts[@]}" update -qq >"$apt.log" 2>&1; then
+    log "$suite: no index on $url ($(grep -m1 -oE '(404|does not have a Release file|not signed|NO_PUBKEY)[^.]*' "$apt.log" || echo 'apt-get update failed'))"
+    rm -rf "$apt" "$apt.log"; return 1
+  fi
+  # "'<url-encoded uri>' <file name> <size> SHA256:<sum>" per file
+  dscline=$(apt-get "${opts[@]}" source --print-uris -qq "$PKG" 2>/dev/null | awk '$2 ~ /\.dsc$/ {print; exit}' || true)
+  if [ -z "$dscline" ]; then
+    log "$suite: no $PKG in its index"
+    rm -rf "$apt" "$apt.log"; return 1
+  fi
+  read -r uri file _ <<<"$dscline"
+  ver=${file#"${PKG}"_}; ver=${ver%.dsc}
+  uri=${uri//\'/}
+  dir=${uri#"$url"/}; dir=${dir%/*}
+  log "$suite: index names $PKG $ver; apt-get source --download-only"
+  rm -rf "$DL"; mkdir -p "$DL"
+  if (cd "$DL" && apt-get "${opts[@]}" source --download-only -qq "$PKG" >"$apt.dl.log" 2>&1); then
+    rm -rf "$apt" "$apt.log" "$apt.dl.log"
+    FETCHED="$PKG $ver from $suite ($url), verified by apt"
+    return 0
+  fi
+  log "$suite: download of $PKG $ver FAILED: $(grep -m1 -oE '(404|Failed to fetch|Hash Sum mismatch).*' "$apt.dl.log" | sed -E 's/ *\[IP:.*//' | cut -c1-200)"
+  SEEN+=("$url|$dir|$ver")
+  rm -rf "$apt" "$apt.log" "$apt.dl.log"
+  return 1
+}
+
+http_ok() { curl -sfI --max-time 30 -o /dev/null "$1"; }
+
+# try_pool: the newest orig tarball that the pool of an index entry really holds.
+try_pool() {
+  local entry url dir ver up rev minor m cand found='' listing dsc sum want r revs
+  command -v curl >/dev/null || { log "pool probe needs curl"; return 1; }
+  for entry in "${SEEN[@]}"; do
+    IFS='|' read -r url dir ver <<<"$entry"
+    found=''
+    up=${ver%-*}; rev=${ver##*-}
+    [ -n "$dir" ] || dir=pool/main/p/$PKG
+    # 1. the directory listing, where the mirror serves one
+    listing=$(curl -sf --max-time 60 "$url/$dir/" 2>/dev/null |
+              grep -oE "${PKG}_[0-9][0-9.]*\.orig\.tar\.bz2" | sort -u | sort -t_ -k2 -V -r || true)
+    if [ -n "$listing" ]; then
+      cand=$(head -n1 <<<"$listing" | sed -E "s/^${PKG}_(.*)\.orig\.tar\.bz2$/\1/")
+      log "pool listing of $url/$dir: newest orig tarball $cand"
+      found=$cand
+    else
+      # 2. no listing: HEAD probes for the minor releases below the index's
+      log "no directory listing at $url/$dir/: probing older minor releases of $up"
+      minor=${up##*.}
+      if [[ $minor =~ ^[0-9]+$ ]]; then
+        for ((m = minor - 1; m >= 0 && m >= minor - 12; m--)); do
+          cand=$MAJOR.$m
+          if http_ok "$url/$dir/${PKG}_$cand.orig.tar.bz2"; then found=$cand; break; fi
+        done
+      fi
+    fi
+    [ -n "$found" ] || continue
+    rm -rf "$DL"; mkdir -p "$DL"
+    curl -sf --max-time 600 -o "$DL/${PKG}_$found.orig.tar.bz2" "$url/$dir/${PKG}_$found.orig.tar.bz2" ||
+      { log "download of ${PKG}_$found.orig.tar.bz2 failed"; continue; }
+    # the .dsc next to it (its Debian revision is not known: try the index's and usual ones)
+    revs="$rev"
+    for r in 1 2 3 4 0+deb13u1 0+deb12u1 0+deb11u1 0+deb13u2 0+deb12u2 0+deb11u2; do
+      [[ " $revs " == *" $r "* ]] || revs="$revs $r"
+    done
+    dsc=
+    for r in $revs; do
+      if curl -sf --max-time 60 -o "$DL/${PKG}_$found-$r.dsc" "$url/$dir/${PKG}_$found-$r.dsc"; then
+        dsc=${PKG}_$found-$r.dsc; break
+      fi
+      rm -f "$DL/${PKG}_$found-$r.dsc"
+    done
+    if [ -n "$dsc" ]; then
+      want=$(awk -v f="${PKG}_$found.orig.tar.bz2" '/^Checksums-Sha256:/ {s = 1; next} /^[^ ]/ {s = 0} s && $3 == f {print $1}' "$DL/$dsc")
+      sum=$(sha256sum "$DL/${PKG}_$found.orig.tar.bz2" | cut -d' ' -f1)
+      if [ -z "$want" ] || [ "$want" != "$sum" ]; then
+        log "SHA256 of ${PKG}_$found.orig.tar.bz2 ($sum) does not match $dsc (${want:-no entry})"
+        rm -rf "$DL"; continue
+      fi
+      FETCHED="$PKG $found (orig tarball from the pool $url/$dir; the index named $ver, which the pool does not hold), SHA256 verified against $dsc"
+    else
+      FETCHED="$PKG $found (orig tarball from the pool $url/$dir; the index named $ver, which the pool does not hold), NOT verified: no .dsc found next to it"
+    fi
+    return 0
+  done
+  return 1
+}
+
+fetch_source() {
+  local s tarball tars
+  log "fetching the $PKG source: $SUITE first, then ${FALLBACK_SUITES// /, }, then the pool"
+  FETCHED=
+  for s in $SUITE $FALLBACK_SUITES; do
+    try_suite "$s" && break
+  done
+  if [ -z "$FETCHED" ] && [ ${#SEEN[@]} -gt 0 ]; then try_pool || true; fi
+  if [ -z "$FETCHED" ]; then
+    log "could not fetch $PKG from $SUITE, ${FALLBACK_SUITES// /, } or the pool"; exit 1
+  fi
+  tars=("$DL/${PKG}_"*.orig.tar.*)
   tarball=${tars[0]}
+  [ -f "$tarball" ] || { log "no orig tarball in $DL"; exit 1; }
+  log "using $FETCHED"
   log "unpacking $(basename "$tarball")"
   rm -rf "$SRC.tmp"; mkdir -p "$SRC.tmp"
   tar -C "$SRC.tmp" --strip-components=1 -xf "$tarball"
+  echo "$FETCHED" > "$SRC.tmp/.txguard-compat-source"
   rm -rf "$SRC"; mv "$SRC.tmp" "$SRC"
   chown -R postgres:postgres "$SRC"
 }
+source_info() { cat "$SRC/.txguard-compat-source" 2>/dev/null || echo "(fetched before the source was recorded)"; }
 
 # ---------------------------------------------------------------- 2. build PostgreSQL
 if [ "$MODE" = --fetch ]; then
-  if [ -x "$SRC/configure" ]; then log "source already in $SRC"; else fetch_source; fi
+  if [ -x "$SRC/configure" ]; then log "source already in $SRC: $(source_info)"; else fetch_source; fi
   exit 0
 fi
 STAMP=$PREFIX/.txguard-compat-complete   # written only after the whole build + install succeeded
 if [ -f "$STAMP" ] && [ -x "$PGC" ]; then
-  log "reusing $PREFIX ($("$PGC" --version))"
+  log "reusing $PREFIX ($("$PGC" --version); source: $(source_info))"
 else
   if [ ! -x "$SRC/configure" ]; then
     ts=$SECONDS; fetch_source; log "source ready in $((SECONDS - ts)) s"
