@@ -311,24 +311,25 @@ append_one_line(StringInfo buf, const char *s)
 }
 
 /*
- * The record written when an aborted episode ends, for example
+ * The record written when an aborted episode ends: one line with
+ * everything on it, for example
  *
  *	WARNING:  txguard: aborted transaction ended by rollback; cause
  *	unique_violation SQLSTATE 23505 (2 ignored commands, 1.234 s aborted,
- *	statement 2, query id 8713209128): duplicate key value violates unique
- *	constraint "users_pkey"
- *	DETAIL:  detail "Key (id)=(1) already exists."; statement "INSERT INTO
- *	users VALUES (1)"
+ *	statement 2, query id 8713209128; detail "Key (id)=(1) already
+ *	exists."; statement "INSERT INTO users VALUES (1)"): duplicate key value
+ *	violates unique constraint "users_pkey"
  *
- * (the message on one line).  The primary message holds every fact but the
- * two texts that may be long: how the block ended, the cause's condition,
- * SQLSTATE and message, the counts in parentheses, so that a grep for a
- * SQLSTATE finds the outcome and pgBadger, which masks parenthesized and
- * quoted parts, groups the records by how they ended and by cause.  The
- * cause's message comes last, unquoted, and pgBadger normalizes it as it
- * normalizes the ERROR itself.  The DETAIL has the cause's detail and the
- * statement in double quotes (a double quote inside doubled, line breaks
- * turned into spaces; a cut statement followed by "(truncated)").
+ * (on one line).  How the block ended and the cause's condition and
+ * SQLSTATE come first; the numbers and the two texts that may be long (the
+ * cause's detail and statement, in double quotes with a double quote inside
+ * doubled; "truncated statement" for a statement cut at
+ * max_statement_length) are in parentheses; the cause's message comes last,
+ * unquoted, line breaks and tabs in it and in the texts turned into spaces.
+ * The parenthesized part has a fixed grammar, so the line splits
+ * unambiguously.  pgBadger masks quoted and parenthesized parts when it
+ * groups messages, so it groups these records by how the block ended and by
+ * cause, and normalizes the cause's message as it does the ERROR itself.
  *
  * pgBadger reports WARNING and above only, so the record is a WARNING when
  * the server log takes warnings, LOG otherwise (log_min_messages = error),
@@ -338,8 +339,7 @@ append_one_line(StringInfo buf, const char *s)
 void
 txg_log_episode_end(const TxgRecord *rec)
 {
-	StringInfoData msg;
-	StringInfoData det;
+	StringInfoData buf;
 	long		secs;
 	int			usecs;
 	int			elevel;
@@ -354,43 +354,36 @@ txg_log_episode_end(const TxgRecord *rec)
 	else
 		return;
 
-	initStringInfo(&msg);
+	initStringInfo(&buf);
 	TimestampDifference(rec->aborted_at, rec->ended_at, &secs, &usecs);
-	appendStringInfo(&msg,
+	appendStringInfo(&buf,
 					 "txguard: aborted transaction ended by %s; cause %s SQLSTATE %s (%lld ignored command%s, %ld.%03d s aborted, statement %d",
 					 how, condition ? condition : sqlstate, sqlstate,
 					 (long long) rec->ignored, rec->ignored == 1 ? "" : "s",
 					 secs, usecs / 1000, rec->stmt_ordinal);
 	if (rec->queryid != 0)
-		appendStringInfo(&msg, ", query id " INT64_FORMAT,
+		appendStringInfo(&buf, ", query id " INT64_FORMAT,
 						 (int64) rec->queryid);
-	appendStringInfoString(&msg, "): ");
-	append_one_line(&msg, rec->message);
-
-	initStringInfo(&det);
 	if (rec->detail[0] != '\0')
 	{
-		appendStringInfoString(&det, "detail ");
-		append_quoted(&det, rec->detail);
+		appendStringInfoString(&buf, "; detail ");
+		append_quoted(&buf, rec->detail);
 	}
 	if (rec->statement[0] != '\0')
 	{
-		if (det.len > 0)
-			appendStringInfoString(&det, "; ");
-		appendStringInfoString(&det, "statement ");
-		append_quoted(&det, rec->statement);
-		if (rec->stmt_truncated)
-			appendStringInfoString(&det, " (truncated)");
+		appendStringInfoString(&buf, rec->stmt_truncated ?
+							   "; truncated statement " : "; statement ");
+		append_quoted(&buf, rec->statement);
 	}
+	appendBinaryStringInfo(&buf, "): ", 3);
+	append_one_line(&buf, rec->message);
 
 	txg_end_line_emitting = (elevel == WARNING);
 	ereport(elevel,
 			(errcode(rec->sqlerrcode),
-			 errmsg_internal("%s", msg.data),
-			 det.len > 0 ? errdetail_internal("%s", det.data) : 0,
+			 errmsg_internal("%s", buf.data),
 			 errhidestmt(true),
 			 errhidecontext(true)));
 	txg_end_line_emitting = false;
-	pfree(msg.data);
-	pfree(det.data);
+	pfree(buf.data);
 }

@@ -288,7 +288,7 @@ badger_scenario() {  # badger_scenario NAME PREFIX: runs the scenario, cuts its 
   wait "$tpid"
   for _ in $(seq 100); do
     n=$(tail -c +$((off + 1)) "$SERVER_LOG" | grep -c 'txguard: aborted transaction ended by')
-    [ "$n" -ge 8 ] && break
+    [ "$n" -ge 9 ] && break
     sleep 0.1
   done
   sleep 0.2

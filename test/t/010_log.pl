@@ -5,12 +5,11 @@
 #
 #  * the 25P02 in the log carries the same DETAIL the client got;
 #  * exactly one "txguard: aborted transaction ended by ..." record per
-#    aborted block: a WARNING whose message line has how it ended, the
-#    cause's condition, SQLSTATE and message, ignored commands, time
-#    aborted, statement ordinal and query id, and whose DETAIL has the
-#    cause's detail and the statement text; parsed back field by field,
-#    for every way out of the block (rollback, rollback to savepoint,
-#    commit, prepare);
+#    aborted block: a WARNING, one line with everything on it (how it
+#    ended, the cause's condition, SQLSTATE and message, ignored commands,
+#    time aborted, statement ordinal and query id, the cause's detail and
+#    the statement text), parsed back field by field, for every way out of
+#    the block (rollback, rollback to savepoint, commit, prepare);
 #  * the record never reaches the client, at WARNING nor, with
 #    log_min_messages = error, at LOG;
 #  * txguard.log_aborts = off suppresses that record;
@@ -82,22 +81,18 @@ sub count_matches
 	return $n;
 }
 
-# Parse txguard's end-of-block record (message and DETAIL) back into its
-# fields; undef if it does not have the documented form.
+# Parse txguard's end-of-block record back into its fields; undef if it
+# does not have the documented form.
 my $quoted = qr/"((?:[^"]|"")*)"/;
 sub parse_end_line
 {
-	my ($msg, $detail) = @_;
+	my ($msg) = @_;
 	return undef
-	  unless $msg =~ /^txguard: aborted transaction ended by (.+?); cause (\S+) SQLSTATE (\w{5}) \((\d+) ignored commands?, (\d+\.\d{3}) s aborted, statement (\d+)(?:, query id (-?\d+))?\): (.*)$/;
+	  unless $msg =~ /^txguard: aborted transaction ended by (.+?); cause (\S+) SQLSTATE (\w{5}) \((\d+) ignored commands?, (\d+\.\d{3}) s aborted, statement (\d+)(?:, query id (-?\d+))?(?:; detail $quoted)?(?:; (truncated )?statement $quoted)?\): (.*)$/;
 	my %f = (
 		how => $1, condition => $2, sqlstate => $3, ignored => $4,
-		seconds => $5, ordinal => $6, queryid => $7, message => $8);
-	$detail //= '';
-	return undef
-	  unless $detail =~ /^(?:detail $quoted)?(?:(?:; )?statement $quoted( \(truncated\))?)?$/;
-	@f{qw(detail statement)} = ($1, $2);
-	$f{truncated} = defined $3 ? 1 : 0;
+		seconds => $5, ordinal => $6, queryid => $7, detail => $8,
+		truncated => defined $9 ? 1 : 0, statement => $10, message => $11);
 	for my $k (qw(detail statement))
 	{
 		$f{$k} =~ s/""/"/g if defined $f{$k};
@@ -138,15 +133,15 @@ sub parse_csv
 	return @recs;
 }
 
-# txguard's end-of-block records in a stderr-format log: [message, DETAIL]
-# of each, and its level
+# txguard's end-of-block records in a stderr-format log: [message, level]
+# of each
 sub end_lines
 {
 	my ($text) = @_;
 	my @r;
-	while ($text =~ /(WARNING|LOG):  (txguard: aborted transaction ended by [^\n]*)(?:\n[^\n]*?DETAIL:  ([^\n]*))?/g)
+	while ($text =~ /(WARNING|LOG):  (txguard: aborted transaction ended by [^\n]*)/g)
 	{
-		push @r, [ $2, $3, $1 ];
+		push @r, [ $2, $1 ];
 	}
 	return @r;
 }
@@ -159,6 +154,7 @@ $node->init;
 $node->append_conf('postgresql.conf', qq(
 shared_preload_libraries = 'txguard'
 max_prepared_transactions = 2
+txguard.max_statement_length = 64
 ));
 $node->start;
 my $server_version_num =
@@ -191,8 +187,8 @@ like($log, qr/txg_rollback ERROR:  duplicate key value violates unique constrain
 	'the original 23505 is logged by core');
 my @end = end_lines($log);
 is(scalar(@end), 1, 'exactly one txguard record for the block');
-is($end[0][2], 'WARNING', 'the record is a WARNING (pgBadger reports WARNING and above)');
-my $f = parse_end_line(@{ $end[0] // [''] });
+is($end[0][1], 'WARNING', 'the record is a WARNING (pgBadger reports WARNING and above)');
+my $f = parse_end_line($end[0][0] // '');
 ok(defined $f, 'the record has the documented form') or diag(explain($end[0]));
 $f //= {};
 is_deeply(
@@ -203,10 +199,10 @@ is_deeply(
 		'Key (id)=(1) already exists.', 'INSERT INTO t VALUES (1)', 0
 	],
 	'the record gives how it ended, the ignored count, the cause and the statement');
-like($log, qr/txg_rollback WARNING:  txguard: aborted transaction ended by rollback; cause unique_violation SQLSTATE 23505 \(1 ignored command, \d+\.\d{3} s aborted, statement 1\): duplicate key value violates unique constraint "t_pkey"\n/,
-	'one line has how it ended, the cause\'s condition, SQLSTATE and message, and the numbers');
-unlike($log, qr/txguard: aborted transaction ended by[^\n]*\n[^\n]*DETAIL:[^\n]*\n[^\n]*(STATEMENT|CONTEXT):/,
-	'the record has no STATEMENT or CONTEXT');
+like($log, qr/txg_rollback WARNING:  txguard: aborted transaction ended by rollback; cause unique_violation SQLSTATE 23505 \(1 ignored command, \d+\.\d{3} s aborted, statement 1(?:, query id -?\d+)?; detail "Key \(id\)=\(1\) already exists\."; statement "INSERT INTO t VALUES \(1\)"\): duplicate key value violates unique constraint "t_pkey"\n/,
+	'one line has how it ended, the cause, the numbers, the texts and the message');
+unlike($log, qr/txguard: aborted transaction ended by[^\n]*\n[^\n]*(DETAIL|STATEMENT|CONTEXT):/,
+	'the record is one line: no DETAIL, STATEMENT or CONTEXT');
 unlike($err, qr/txguard: aborted transaction ended/, 'the client does not get the record');
 
 # At log_min_messages = error the record is a LOG (LOG ranks above ERROR in
@@ -224,8 +220,8 @@ ROLLBACK;
 $node->wait_for_log(qr/txg_loglevel LOG:  txguard: aborted transaction ended by/, $offset);
 @end = end_lines(slurp_file($node->logfile, $offset));
 is(scalar(@end), 1, 'log_min_messages = error: one record');
-is($end[0][2], 'LOG', 'log_min_messages = error: the record is a LOG');
-$f = parse_end_line(@{ $end[0] // [''] }) // {};
+is($end[0][1], 'LOG', 'log_min_messages = error: the record is a LOG');
+$f = parse_end_line($end[0][0] // '') // {};
 is_deeply([ @$f{qw(how ignored sqlstate statement)} ],
 	[ 'rollback', 1, '23505', 'INSERT INTO t VALUES (1)' ],
 	'log_min_messages = error: the record has the documented form');
@@ -242,7 +238,7 @@ ROLLBACK;
 ));
 $node->wait_for_log(qr/txguard: aborted transaction ended by/, $offset);
 @end = end_lines(slurp_file($node->logfile, $offset));
-$f = parse_end_line(@{ $end[0] // [''] }) // {};
+$f = parse_end_line($end[0][0] // '') // {};
 is_deeply(
 	[ @$f{qw(sqlstate condition message statement)} ],
 	[
@@ -250,7 +246,7 @@ is_deeply(
 		'invalid input syntax for type integer: "x"y"',
 		q{SELECT 1 /* "a" */ +   'x"y'::int}
 	],
-	'texts parse back: quotes doubled in the DETAIL, line breaks turned into spaces');
+	'texts parse back: quotes doubled, line breaks turned into spaces');
 
 # A message with a line break stays on the one line
 $offset = -s $node->logfile;
@@ -262,10 +258,29 @@ ROLLBACK;
 ));
 $node->wait_for_log(qr/txguard: aborted transaction ended by/, $offset);
 @end = end_lines(slurp_file($node->logfile, $offset));
-$f = parse_end_line(@{ $end[0] // [''] }) // {};
+$f = parse_end_line($end[0][0] // '') // {};
 is_deeply([ @$f{qw(sqlstate condition message)} ],
 	[ 'P0001', 'raise_exception', 'two lines' ],
 	'a line break in the cause\'s message becomes a space');
+
+# --- a statement cut at txguard.max_statement_length (64 bytes here) ---------
+my $long = 'INSERT INTO t /* ' . ('x' x 80) . ' */ VALUES (1)';
+$offset = -s $node->logfile;
+run_script($node, qq(
+SET application_name = 'txg_long';
+BEGIN;
+$long;
+ROLLBACK;
+));
+$node->wait_for_log(qr/txguard: aborted transaction ended by/, $offset);
+@end = end_lines(slurp_file($node->logfile, $offset));
+$f = parse_end_line($end[0][0] // '') // {};
+is_deeply([ @$f{qw(sqlstate truncated statement message)} ],
+	[
+		'23505', 1, substr($long, 0, 64),
+		'duplicate key value violates unique constraint "t_pkey"'
+	],
+	'a statement cut at max_statement_length: "truncated statement" and its first 64 bytes');
 
 # --- log_ignored_commands -------------------------------------------------------
 foreach my $case ([ 'first', 1 ], [ 'all', 5 ], [ 'none', 0 ])
@@ -363,7 +378,7 @@ foreach my $case (@exits)
 	$log = slurp_file($node->logfile, $offset);
 	my @e = end_lines($log);
 	is(scalar(@e), 1, "$word: exactly one txguard record");
-	my $ef = parse_end_line(@{ $e[0] // [''] }) // {};
+	my $ef = parse_end_line($e[0][0] // '') // {};
 	is_deeply([ @$ef{qw(how ignored sqlstate ordinal statement)} ],
 		[ $word, 1, '23505', $stmt1, 'INSERT INTO t VALUES (1)' ],
 		"$word: the record says how it ended and names the cause");
@@ -445,17 +460,18 @@ SKIP:
 	ok(defined $jerr, 'jsonlog: the 25P02 record is there');
 	SKIP:
 	{
-		skip 'records missing', 12 unless defined $jlog && defined $jerr;
+		skip 'records missing', 13 unless defined $jlog && defined $jerr;
 		is($jlog->{error_severity}, 'WARNING', 'jsonlog record: error_severity');
 		is($jlog->{state_code}, '23505', 'jsonlog record: state_code is the cause\'s');
-		my $jf = parse_end_line($jlog->{message}, $jlog->{detail}) // {};
+		my $jf = parse_end_line($jlog->{message}) // {};
 		is_deeply([ @$jf{qw(how ignored sqlstate ordinal message detail statement)} ],
 			[
 				'rollback', 1, '23505', 1,
 				'duplicate key value violates unique constraint "t_pkey"',
 				'Key (id)=(1) already exists.', 'INSERT INTO t VALUES (1)'
 			],
-			'jsonlog record: the message and detail fields have every fact');
+			'jsonlog record: the message field has every fact');
+		ok(!exists $jlog->{detail}, 'jsonlog record: no detail field');
 		ok(!exists $jlog->{statement}, 'jsonlog record: no statement field');
 		ok(!exists $jlog->{context}, 'jsonlog record: no context field');
 		is($jerr->{error_severity}, 'ERROR', 'jsonlog 25P02: error_severity');
@@ -485,17 +501,18 @@ SKIP:
 	ok(defined $csvrec, 'csvlog: the txguard record is there');
 	SKIP:
 	{
-		skip 'csvlog record missing', 4 unless defined $csvrec;
+		skip 'csvlog record missing', 5 unless defined $csvrec;
 		is($csvrec->[11], 'WARNING', 'csvlog record: error_severity');
 		is($csvrec->[12], '23505', 'csvlog record: sql_state_code is the cause\'s');
-		my $cf = parse_end_line($csvrec->[13], $csvrec->[14]) // {};
+		my $cf = parse_end_line($csvrec->[13]) // {};
 		is_deeply([ @$cf{qw(how ignored sqlstate ordinal message detail statement)} ],
 			[
 				'rollback', 1, '23505', 1,
 				'duplicate key value violates unique constraint "t_pkey"',
 				'Key (id)=(1) already exists.', 'INSERT INTO t VALUES (1)'
 			],
-			'csvlog record: the message and detail columns have every fact');
+			'csvlog record: the message column has every fact');
+		is($csvrec->[14], '', 'csvlog record: no detail');
 		is($csvrec->[19], '', 'csvlog record: no query column');
 	}
 	$jnode->stop;

@@ -93,7 +93,7 @@ $node->wait_for_log(qr/\[$pid\] txg_quit WARNING:  txguard: aborted transaction 
 my $log = slurp_file($node->logfile, $offset);
 like(
 	$log,
-	qr/\[$pid\] txg_quit WARNING:  txguard: aborted transaction ended by disconnect; cause unique_violation SQLSTATE 23505 \(1 ignored command, \d+\.\d{3} s aborted, statement 1\): duplicate key value violates unique constraint "t_pkey"\n[^\n]*\[$pid\] txg_quit DETAIL:  detail "Key \(id\)=\(1\) already exists\."; statement "INSERT INTO t VALUES \(1\)"\n/,
+	qr/\[$pid\] txg_quit WARNING:  txguard: aborted transaction ended by disconnect; cause unique_violation SQLSTATE 23505 \(1 ignored command, \d+\.\d{3} s aborted, statement 1(?:, query id -?\d+)?; detail "Key \(id\)=\(1\) already exists\."; statement "INSERT INTO t VALUES \(1\)"\): duplicate key value violates unique constraint "t_pkey"\n/,
 	'quit: record "ended by disconnect" with the cause');
 is(scalar(() = $log =~ /\[$pid\][^\n]*txguard: aborted transaction ended/g),
 	1, 'quit: exactly one txguard record');

@@ -309,7 +309,7 @@ is($node->safe_psql('postgres', "SHOW $GUC"), '0', 'timeout is off by default');
 		'server log: the same FATAL and DETAIL');
 	like(
 		$log,
-		qr/\[$pid\] txg_fires WARNING:  txguard: aborted transaction ended by timeout; cause unique_violation SQLSTATE 23505 \(0 ignored commands, 1\.\d{3} s aborted, statement 1\): duplicate key value violates unique constraint "t_pkey"\n[^\n]*\[$pid\] txg_fires DETAIL:  detail "Key \(id\)=\(1\) already exists\."; statement "INSERT INTO t VALUES \(1\)"\n(?![^\n]*(?:STATEMENT|CONTEXT))/,
+		qr/\[$pid\] txg_fires WARNING:  txguard: aborted transaction ended by timeout; cause unique_violation SQLSTATE 23505 \(0 ignored commands, 1\.\d{3} s aborted, statement 1(?:, query id -?\d+)?; detail "Key \(id\)=\(1\) already exists\."; statement "INSERT INTO t VALUES \(1\)"\): duplicate key value violates unique constraint "t_pkey"\n(?![^\n]*(?:DETAIL|STATEMENT|CONTEXT))/,
 		'server log: record ended by timeout');
 	is( $node->safe_psql(
 			'postgres',
