@@ -22,6 +22,7 @@
 #include "libpq/libpq-be.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
@@ -80,7 +81,19 @@ capture_statement(TxgRecord *rec, const char *text, int len, bool partial)
 	}
 	/* a NUL inside (it cannot be in a query string, but be safe) */
 	len = strnlen(text, len);
-	len = txg_split_content_end(text, len);
+
+	/*
+	 * An activity text cut at track_activity_query_size may end inside a
+	 * comment or a quote: keep it as it is, but for trailing blanks, rather
+	 * than let the scanner trim it to nothing.
+	 */
+	if (partial && len >= pgstat_track_activity_query_size - MAX_MULTIBYTE_CHAR_LEN)
+	{
+		while (len > 0 && is_blank(text[len - 1]))
+			len--;
+	}
+	else
+		len = txg_split_content_end(text, len);
 
 	if (len > max)
 	{

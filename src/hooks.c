@@ -353,10 +353,7 @@ txg_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					 SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
-	{
 		txg_episode_abort(true);
-		txg_stmt_subxact_abort();
-	}
 }
 
 /*

@@ -107,6 +107,8 @@ typedef struct Tracker
 	int			nchunked;
 	int			next_chunked;
 	ChunkedPortal chunked[MAX_CHUNKED];
+	MsgId		begin_msg;		/* message of the latest BEGIN run ... */
+	int			begin_end;		/* ... and where it ends in its text */
 } Tracker;
 
 static Tracker trk;
@@ -271,10 +273,19 @@ txg_stmt_run(Portal portal, QueryDesc *qd, const char *src, int loc, int len,
 		/* else: a Bind re-analysed the statement this portal now runs */
 	}
 
-	/* BEGIN is not a statement of the transaction */
+	/*
+	 * BEGIN is not a statement of the transaction, but a statement of the
+	 * string that fails next comes after it.
+	 */
 	if (kind == TXG_STMT_BEGIN)
 	{
 		c->running = false;
+		if (loc >= 0 && src == dqs && dqs != NULL)
+		{
+			trk.begin_msg.ts = ts;
+			trk.begin_msg.dqs = dqs;
+			trk.begin_end = len > 0 ? loc + len : (int) strlen(src);
+		}
 		return;
 	}
 
@@ -377,15 +388,9 @@ txg_stmt_xact_end(void)
 }
 
 /*
- * A subtransaction aborted: its queries are gone without ExecutorEnd.
+ * Byte offset of 1-based character position cpos in s, or -1.  The
+ * position just past the end ("syntax error at end of input") is len.
  */
-void
-txg_stmt_subxact_abort(void)
-{
-	trk.cur.qd = NULL;
-}
-
-/* Byte offset of 1-based character position cpos in s, or -1 */
 static int
 char_to_byte(const char *s, int len, int cpos)
 {
@@ -397,7 +402,7 @@ char_to_byte(const char *s, int len, int cpos)
 			return -1;
 		b += pg_mblen(s + b);
 	}
-	return b < len ? b : -1;
+	return b <= len ? b : -1;
 }
 
 /* Point ref's text at s[start..end) */
@@ -458,17 +463,44 @@ charge_error(const ErrorData *edata, TxgStmtRef *ref)
 		return;
 	}
 
-	/* 2. A statement analysed in this message failed before it ran. */
-	if (trk.tent_valid && msg_equal(trk.tent.msg, now))
+	/*
+	 * A statement analysed in an earlier message never ran (a DO INSTEAD
+	 * NOTHING rule made nothing of it): it was a statement all the same.
+	 */
+	if (trk.tent_valid && !msg_equal(trk.tent.msg, now))
 	{
 		trk.tent_valid = false;
 		open_tentative();
-		trk.cur.running = true;
-		ref->ordinal = trk.cur.ordinal;
-		ref->queryid = trk.cur.queryid;
-		ref->userid = trk.cur.userid;
-		set_stmt_text(ref, &trk.cur);
-		return;
+	}
+
+	/* 2. A statement analysed in this message failed before it ran. */
+	if (trk.tent_valid)
+	{
+		int			pos = -1;
+
+		trk.tent_valid = false;
+		if (edata->cursorpos > 0 && dqs != NULL && trk.tent.src == dqs)
+			pos = char_to_byte(dqs, dlen, edata->cursorpos);
+
+		/*
+		 * Unless the error points outside it: then the analysed statement
+		 * was complete (a DO INSTEAD NOTHING rule made nothing of it) and a
+		 * later statement of the string failed in its analysis (case 4).
+		 */
+		if (pos >= 0 && trk.tent.loc >= 0 &&
+			(pos < trk.tent.loc ||
+			 (trk.tent.len > 0 && pos > trk.tent.loc + trk.tent.len)))
+			open_tentative();
+		else
+		{
+			open_tentative();
+			trk.cur.running = true;
+			ref->ordinal = trk.cur.ordinal;
+			ref->queryid = trk.cur.queryid;
+			ref->userid = trk.cur.userid;
+			set_stmt_text(ref, &trk.cur);
+			return;
+		}
 	}
 
 	/* 3. The commit that follows the statement just run. */
@@ -482,6 +514,9 @@ charge_error(const ErrorData *edata, TxgStmtRef *ref)
 			end = Min(trk.cur.loc + trk.cur.len, dlen);
 		else
 			end = dlen;
+		/* a BEGIN of the string ran after it */
+		if (msg_equal(trk.begin_msg, now) && trk.begin_end > end)
+			end = Min(trk.begin_end, dlen);
 
 		if (trk.cur.commits)
 		{
@@ -542,12 +577,19 @@ charge_error(const ErrorData *edata, TxgStmtRef *ref)
 		if (!fastpath && trk.count > 0 && !IsTransactionBlock() &&
 			!describe_error(edata->sqlerrcode))
 		{
-			/* the implicit commit at an extended-protocol Sync */
-			ref->ordinal = trk.count;
+			/*
+			 * The implicit commit at an extended-protocol Sync: charged to
+			 * the statement executed last.  Its text is gone from memory
+			 * once a later Parse replaced the unnamed statement; the
+			 * activity text is still its own only if no message came after
+			 * its Execute (same statement timestamp), else there is none.
+			 */
+			ref->ordinal = trk.cur.ordinal;
 			ref->queryid = trk.cur.queryid;
 			ref->userid = trk.cur.userid;
 			ref->at_commit = true;
-			if (activity != NULL)
+			if (activity != NULL &&
+				be->st_activity_start_timestamp == trk.cur.msg.ts)
 			{
 				set_text(ref, activity, 0, strlen(activity));
 				ref->text_partial = true;
@@ -568,8 +610,10 @@ charge_error(const ErrorData *edata, TxgStmtRef *ref)
 	/*
 	 * 6. Nothing of this message ran: a Parse, a Bind, a query string that
 	 * did not parse, or the first statement of a string failing in analysis.
-	 * It counts as one statement.  The text is the statement that holds the
-	 * error's position, or the first one of the string.
+	 * It counts as one statement.  The text is the whole string for a Parse
+	 * of several commands, else the statement that holds the error's
+	 * position, else the one after a BEGIN of the string that ran, else the
+	 * first one of the string.
 	 */
 	trk.count++;
 	ref->ordinal = trk.count;
@@ -580,8 +624,19 @@ charge_error(const ErrorData *edata, TxgStmtRef *ref)
 		int			pos = edata->cursorpos > 0 ?
 			char_to_byte(dqs, dlen, edata->cursorpos) : -1;
 
-		if (pos >= 0 && txg_split_at(dqs, dlen, pos, &start, &stop))
+		if (edata->message_id != NULL &&
+			strcmp(edata->message_id,
+				   "cannot insert multiple commands into a prepared statement") == 0)
+		{
+			/* a Parse of several commands: the prepared statement's text */
+			set_text(ref, dqs, 0, dlen);
+		}
+		else if (pos >= 0 && txg_split_at(dqs, dlen, pos, &start, &stop))
 			set_text(ref, dqs, start, stop);
+		else if (msg_equal(trk.begin_msg, now) &&
+				 txg_split_next(dqs, dlen, Min(trk.begin_end, dlen),
+								&start, &stop))
+			set_text(ref, dqs, start, stop);	/* the one after BEGIN */
 		else if (txg_split_next(dqs, dlen, 0, &start, &stop))
 			set_text(ref, dqs, start, stop);
 		else

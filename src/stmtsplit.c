@@ -340,7 +340,10 @@ txg_split_next(const char *s, int len, int from, int *start, int *end)
 
 /*
  * The statement of the string that holds byte offset pos (for example an
- * error's cursor position).  False if pos is beyond the last statement.
+ * error's cursor position).  A statement holds its text and what follows
+ * it up to and including its terminating semicolon: "syntax error at or
+ * near ";"" points at that semicolon.  False if pos is beyond the last
+ * statement.
  */
 bool
 txg_split_at(const char *s, int len, int pos, int *start, int *end)
@@ -349,7 +352,26 @@ txg_split_at(const char *s, int len, int pos, int *start, int *end)
 
 	while (txg_split_next(s, len, from, start, end))
 	{
-		if (pos < *end || *end >= len)
+		int			owned = *end;
+
+		/* blanks and comments, then the semicolon that ends the statement */
+		for (;;)
+		{
+			int			j;
+
+			while (owned < len && is_space(s[owned]))
+				owned++;
+			j = skip_comment(s, len, owned);
+			if (j == owned)
+				break;
+			owned = j;
+		}
+		if (owned < len && s[owned] == ';')
+			owned++;
+		else
+			owned = *end;
+
+		if (pos < owned || *end >= len)
 			return true;
 		from = *end;
 	}

@@ -238,7 +238,6 @@ extern void txg_stmt_run(struct PortalData *portal, struct QueryDesc *qd,
 						 TxgStmtKind kind, bool limited);
 extern void txg_stmt_run_end(struct QueryDesc *qd);
 extern void txg_stmt_xact_end(void);
-extern void txg_stmt_subxact_abort(void);
 extern void txg_stmt_charge_error(const ErrorData *edata, TxgStmtRef *ref);
 
 /* stmtsplit.c */

@@ -11,6 +11,8 @@
 #   tap        prove test/t/*.pl                        (PostgreSQL::Test::Cluster)
 #   clients    test/clients/run.sh   (psycopg, psycopg2, Django, SQLAlchemy, node-postgres, pgjdbc, PgBouncer)
 #   stress     test/stress/run.sh --ci
+#   model      test/model/run.sh     (random scripts against the reference model of
+#              test/model/DEFINITION.md, ~60 s; a mismatch is printed with a shrunk script)
 #   monitoring test/monitoring/run.sh (postgres_exporter queries, Prometheus rules with
 #              promtool check/test, pgBadger on the server log of aborted blocks)
 #   coload     test/coload/run.sh    (regress + isolation with pg_stat_statements, auto_explain,
@@ -25,12 +27,13 @@
 #   --no-apt         do not call apt-get (everything is already installed)
 #   --skip-clients   do not run test/clients/run.sh
 #   --skip-stress    do not run test/stress/run.sh
+#   --skip-model     do not run test/model/run.sh
 #   --skip-monitoring do not run test/monitoring/run.sh
 #   --skip-coload    do not run test/coload/run.sh
 #   --skip-package   do not run test/package/run.sh (it installs and purges a system package)
 #   --keep           keep the build/test copy (its path is printed)
 #   --only=LIST      run only these suites (comma-separated:
-#                    regress,isolation,tap,clients,stress,monitoring,coload,package)
+#                    regress,isolation,tap,clients,stress,model,monitoring,coload,package)
 # Environment: TXGUARD_SUITE_TIMEOUT (seconds per suite, default 420);
 #   TXGUARD_COMPAT="13 17 18" also runs test/compat/run.sh for those majors.
 
@@ -44,18 +47,19 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
-DO_APT=1 DO_CLIENTS=1 DO_STRESS=1 DO_MONITORING=1 DO_COLOAD=1 DO_PACKAGE=1 KEEP=${TXGUARD_KEEP_WORK:-0} ONLY=
+DO_APT=1 DO_CLIENTS=1 DO_STRESS=1 DO_MODEL=1 DO_MONITORING=1 DO_COLOAD=1 DO_PACKAGE=1 KEEP=${TXGUARD_KEEP_WORK:-0} ONLY=
 for arg in "$@"; do
     case $arg in
         --no-apt) DO_APT=0 ;;
         --skip-clients) DO_CLIENTS=0 ;;
         --skip-stress) DO_STRESS=0 ;;
+        --skip-model) DO_MODEL=0 ;;
         --skip-monitoring) DO_MONITORING=0 ;;
         --skip-coload) DO_COLOAD=0 ;;
         --skip-package) DO_PACKAGE=0 ;;
         --keep) KEEP=1 ;;
         --only=*) ONLY=",${arg#--only=}," ;;
-        -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
         *) echo "run-all: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -303,6 +307,12 @@ elif [ "$DO_STRESS" -eq 1 ] && [ -f "$WORK/test/stress/run.sh" ]; then
     external stress test/stress/run.sh --ci
 else
     echo "stress: test/stress/run.sh not present (or --skip-stress), skipped"
+fi
+if ! want model; then :
+elif [ "$DO_MODEL" -eq 1 ] && [ -f "$WORK/test/model/run.sh" ]; then
+    external model test/model/run.sh
+else
+    echo "model: test/model/run.sh not present (or --skip-model), skipped"
 fi
 if ! want monitoring; then :
 elif [ "$DO_MONITORING" -eq 1 ] && [ -f "$WORK/test/monitoring/run.sh" ]; then
