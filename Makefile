@@ -70,6 +70,11 @@ include $(PGXS)
 # Condition names and classes come from the server's own errcodes.txt.
 ERRCODES_TXT = $(shell $(PG_CONFIG) --sharedir)/errcodes.txt
 
+# A table generated from another server's errcodes.txt (a tree built first
+# against another PostgreSQL) is made again.
+ifeq ($(shell grep -sF 'from $(ERRCODES_TXT):' src/errcodes_table.h),)
+.PHONY: src/errcodes_table.h
+endif
 src/errcodes_table.h: $(ERRCODES_TXT) $(srcdir)/src/gen_errcodes.pl
 	$(PERL) $(srcdir)/src/gen_errcodes.pl $(ERRCODES_TXT) > $@.tmp && mv $@.tmp $@
 

@@ -139,6 +139,8 @@
 #if PG_VERSION_NUM >= 150000
 #define TXG_INIT_MATERIALIZED_SRF(fcinfo) InitMaterializedSRF((fcinfo), 0)
 #else
+#include "fmgr.h"
+
 extern void txg_init_materialized_srf(FunctionCallInfo fcinfo);
 
 #define TXG_INIT_MATERIALIZED_SRF(fcinfo) txg_init_materialized_srf(fcinfo)

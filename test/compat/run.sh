@@ -266,7 +266,7 @@ fi
 # ---------------------------------------------------------------- 3. txguard
 WORK=$(mktemp -d /tmp/txcompat-"$MAJOR".XXXXXX)
 [ "${TXG_COMPAT_KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
-tar -C "$REPO" --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
+tar -C "$REPO" --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude=./src/errcodes_table.h \
     --exclude='./tmp_check*' --exclude=./results --exclude=./output_iso --exclude=./log --exclude=./tap_logs -cf - . |
   tar -C "$WORK" -xf -
 chown -R postgres:postgres "$WORK"

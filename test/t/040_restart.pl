@@ -160,9 +160,11 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM txguard_aborted_sessions')
 my $offset = -s $node->logfile;
 is(kill('KILL', $victim_pid), 1, "killed backend $victim_pid with SIGKILL");
 $node->wait_for_log(qr/all server processes terminated; reinitializing/, $offset);
+# (wait for the log first: a psql that finds the server in recovery exits
+# before poll_query_until has written its query, a broken pipe on 17)
+$node->wait_for_log(qr/database system is ready to accept connections/, $offset);
 ok($node->poll_query_until('postgres', 'SELECT 1', '1'),
 	'the server accepts connections again after the crash');
-$node->wait_for_log(qr/database system is ready to accept connections/, $offset);
 $log = slurp_file($node->logfile, $offset);
 $victim->{run}->kill_kill;
 $aborted->{run}->kill_kill;

@@ -72,7 +72,12 @@ for my $mode ('off', 'detail')
 # stopped while it waits for its client; the timer expires meanwhile (its
 # SIGALRM stays pending), then pg_terminate_backend() sends SIGTERM, and
 # only then does the backend run again and handle both.
+SKIP:
 {
+	# PostgreSQL 13 has no pgStatSessionEndCause: there the two cannot be
+	# told apart, and the timer wins (README, Compatibility)
+	skip 'PostgreSQL 13 cannot tell a SIGTERM from the timer', 6
+	  if $node->pg_version < 14;
 	my $s = $node->background_psql('postgres', on_error_stop => 0);
 	$s->query_safe("SET application_name = 'txg_race'");
 	$s->query_safe(

@@ -83,19 +83,32 @@ ok($ok, 'the whole view is read from UTF8 without an error') or diag($err);
 my $text = eval { decode('UTF-8', $out, FB_CROAK) };
 ok(defined $text, 'what a UTF8 reader gets is valid UTF8') or diag($out);
 $text //= '';
+# PostgreSQL 13 has no pg_do_encoding_conversion_buf(): there a reader in
+# another encoding gets the ASCII characters only (README, Compatibility)
+my $converts = $node->pg_version >= 14;
+SKIP:
+{
+skip 'PostgreSQL 13 does not convert between encodings', 1 unless $converts;
 like($text,
 	qr/^enc_latin1 \| SELECT 'caf\x{e9}'::int \| invalid input syntax for type integer: "caf\x{e9}"$/m,
 	'LATIN1 text is converted to UTF8');
+}
 like($text,
 	qr/^enc_sqlascii \| SELECT 'bad\x{fffd}\x{fffd}\x{fffd}\x{fffd}'::int \| /m,
 	'SQL_ASCII bytes above 127 are replaced with U+FFFD, never passed through');
+SKIP:
+{
+skip 'PostgreSQL 13 does not convert between encodings', 1 unless $converts;
 like($text,
 	qr/^enc_eucjp \| SELECT '\x{65e5}\x{672c}'::int \| invalid input syntax for type integer: "\x{65e5}\x{672c}"$/m,
 	'EUC_JP text is converted to UTF8');
+}
 
 # txguard_aborted_sessions and txguard_last_abort() convert as well: a
 # LATIN1 session left aborted, seen from UTF8
+SKIP:
 {
+	skip 'PostgreSQL 13 does not convert between encodings', 1 unless $converts;
 	my $s = $node->background_psql('db_latin1', on_error_stop => 0);
 	$s->query_safe("SET client_encoding = 'UTF8'");
 	$s->query_safe('BEGIN');
@@ -116,9 +129,13 @@ like($text,
 	"SELECT application_name || ' | ' || statement FROM txguard_aborts "
 	  . "WHERE application_name IN ('enc_utf8', 'enc_eucjp') ORDER BY seq");
 ok($ok, 'the view is read from LATIN1 without an error') or diag($err);
+SKIP:
+{
+skip 'PostgreSQL 13 does not convert between encodings', 1 unless $converts;
 is($out,
 	"enc_eucjp | SELECT '??'::int\nenc_utf8 | SELECT 'caf\xe9 ??'::int",
 	'UTF8 and EUC_JP text read from LATIN1: converted, the rest replaced with ?');
+}
 
 $node->stop;
 done_testing();

@@ -24,6 +24,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('insight');
+plan skip_all => 'query ids need PostgreSQL 14 or later (compute_query_id)'
+  if $node->pg_version < 14;
 $node->init;
 $node->append_conf('postgresql.conf', qq(
 shared_preload_libraries = 'txguard, pg_stat_statements'
