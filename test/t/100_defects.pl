@@ -77,7 +77,7 @@ SKIP:
 	# PostgreSQL 13 has no pgStatSessionEndCause: there the two cannot be
 	# told apart, and the timer wins (README, Compatibility)
 	skip 'PostgreSQL 13 cannot tell a SIGTERM from the timer', 6
-	  if $node->pg_version < 14;
+	  if $node->safe_psql('postgres', 'SHOW server_version_num') < 140000;
 	my $s = $node->background_psql('postgres', on_error_stop => 0);
 	$s->query_safe("SET application_name = 'txg_race'");
 	$s->query_safe(
