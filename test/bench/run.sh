@@ -397,8 +397,8 @@ part_callgrind() {
 	# single-user sanity: txguard named the cause and logged the episode end
 	local err=$OUT/cg/txguard.abort.$CG_BIG.stderr
 	{
-		echo "annotated 25P02 errors: $(grep -c 'DETAIL:  The transaction was aborted by an earlier error in statement 1: ERROR 23505' "$err" || true) (of $CG_BIG + $CG_BIG log lines expected)"
-		echo "txguard LOG lines: $(grep -c 'LOG:  txguard: aborted transaction ended by rollback' "$err" || true) (of $CG_BIG expected)"
+		echo "annotated 25P02 errors: $(grep -c 'DETAIL:  The transaction was aborted by an earlier error in statement 1: ERROR 23505' "$err" || true) (of $CG_BIG expected)"
+		echo "txguard end-of-block lines: $(grep -c 'WARNING:  txguard: aborted transaction ended by rollback; cause unique_violation SQLSTATE 23505' "$err" || true) (of $CG_BIG expected)"
 		echo "vanilla annotated: $(grep -c 'The transaction was aborted by an earlier error' "$OUT/cg/vanilla.abort.$CG_BIG.stderr" || true) (0 expected)"
 	} > "$RES/callgrind_singleuser_check.txt"
 	cat "$RES/callgrind_singleuser_check.txt" >&2

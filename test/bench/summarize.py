@@ -422,4 +422,22 @@ if exists("memory.txt"):
         p(e + "  ")
     p("")
 
+if exists("reader.tsv"):
+    p("## Reading the history\n")
+    p("A cluster per `txguard.history_size`, its ring filled by abort_driver; then, in one new session, "
+      "each query once (test/bench/reader.py): its wall time, the reading backend's private memory "
+      "(RssAnon) before and at its peak while the query ran, and VmHWM (peak RSS, shared pages the "
+      "backend touched included).\n")
+    names = {"1": "`SELECT count(*) FROM txguard_aborts`",
+             "2": "`SELECT count(*) FROM txguard_abort_history(1)` (a pid with no rows)",
+             "3": "`SELECT count(*) FROM txguard_aborts WHERE statement LIKE '%bench%'`"}
+    p("| history_size | query | rows | seconds | RssAnon before (kB) | RssAnon peak (kB) | growth (kB) | VmHWM after (kB) |")
+    p("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for r in read_tsv("reader.tsv"):
+        growth = int(r["rss_anon_peak_kb"]) - int(r["rss_anon_before_kb"])
+        p(f"| {int(r['history_size']):,} | {names.get(r['query'], r['query'])} | {int(r['rows']):,} | "
+          f"{r['seconds']} | {int(r['rss_anon_before_kb']):,} | {int(r['rss_anon_peak_kb']):,} | "
+          f"{growth:+,} | {int(r['vmhwm_after_kb']):,} |")
+    p("")
+
 print("\n".join(out))
