@@ -68,11 +68,16 @@ static void
 capture_statement(TxgRecord *rec, const char *text, int len, bool partial)
 {
 	int			max = txg_max_statement_length;
+	bool		cut;
 
 	rec->stmt_truncated = false;
 	rec->statement[0] = '\0';
 	if (text == NULL || len <= 0)
 		return;
+
+	/* whether core cut it: judged on the whole text, blanks included */
+	cut = partial && strnlen(text, len) >=
+		pgstat_track_activity_query_size - MAX_MULTIBYTE_CHAR_LEN;
 
 	while (len > 0 && is_blank(*text))
 	{
@@ -87,7 +92,7 @@ capture_statement(TxgRecord *rec, const char *text, int len, bool partial)
 	 * comment or a quote: keep it as it is, but for trailing blanks, rather
 	 * than let the scanner trim it to nothing.
 	 */
-	if (partial && len >= pgstat_track_activity_query_size - MAX_MULTIBYTE_CHAR_LEN)
+	if (cut)
 	{
 		while (len > 0 && is_blank(text[len - 1]))
 			len--;

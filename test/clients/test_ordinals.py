@@ -330,6 +330,20 @@ def part_sync_commit(c):
     c.eq("[%s] txguard_last_abort()" % label, last_abort3(conn),
          ("23503", text, 1, False, 0, "implicit"))
 
+    # d. the text comes from the session's activity, which PostgreSQL cuts at
+    #    track_activity_query_size - 1 bytes (1023 here): a statement behind a
+    #    long comment and after blank lines is named by what is left of it, the
+    #    blank lines removed, not trimmed away as an unterminated comment
+    label = "sync/cut activity text"
+    comment = "/* " + "padding \u2603 " * 110 + "*/"
+    sql = "\n" * 8 + comment + " INSERT INTO %s (id, parent_id) VALUES (%%s, %%s)" % CHILD
+    sent = sql.replace("%s", "$1", 1).replace("%s", "$2", 1)
+    cut = sent.encode()[:1023].decode("utf-8", "ignore").strip()
+    err = raised(conn.execute, sql, [52, 999])
+    check_error(c, label, err, "23503", "the autocommit INSERT (at its Sync)")
+    c.eq("[%s] txguard_last_abort(): the activity text, cut" % label, last_abort3(conn),
+         ("23503", cut, 1, False, 0, "implicit"))
+
     conn.close()
 
     # c. pipeline: two INSERTs, one Sync; the deferred violation is raised at the Sync.

@@ -47,6 +47,21 @@ TOKENS = {
 FASTPATH_TEXT = '<fast-path function call>'
 # track_activity_query_size (default 1024) less its terminating NUL
 ACTIVITY_MAX = 1023
+# MAX_MULTIBYTE_CHAR_LEN: an activity text this close to ACTIVITY_MAX may
+# have been cut (DEFINITION.md 1, implicit commit at Sync)
+ACTIVITY_CUT_SLACK = 4
+
+
+def activity_text(raw, text):
+    """The text txguard takes from the activity (DEFINITION.md 1): the message's
+    text as sent (raw), cut at ACTIVITY_MAX bytes; when it may have been cut,
+    only its blanks at both ends are removed, otherwise it is trimmed as a
+    statement text (text)."""
+    if raw is None or text is None:
+        return text
+    if len(raw.encode('utf-8')) >= ACTIVITY_MAX + 1 - ACTIVITY_CUT_SLACK:
+        return sqltext.cut_bytes(raw, ACTIVITY_MAX)[0].strip(sqltext.WS) or None
+    return text
 
 # ---------------------------------------------------------------- objects
 
@@ -359,6 +374,7 @@ class Portal:
 
     def __init__(self, kind, text, sub_id, cursor):
         self.kind, self.text, self.sub_id, self.cursor = kind, text, sub_id, cursor
+        self.activity = text        # the text txguard names at a Sync commit
         self.status = 'ready'       # ready | failed | done
         self.pos = 0
         self.ordinal = None         # set at its first Execute (extended protocol)
@@ -392,6 +408,7 @@ class Model:
         self.max_len = max_statement_length
         self.x = None
         self.stmts = {}              # prepared statements (protocol and SQL): name -> (kind, text, nparams)
+        self.activity_of = {}        # protocol prepared statements: name -> activity_text()
         self.portals = {}            # name -> Portal
         self.gids = set()            # prepared transactions of this session
         self.records = []
@@ -602,7 +619,7 @@ class Model:
             # DEFINITION reading (README "Readings" 4): the statement an implicit
             # commit at Sync is charged to is the last counted one run, also
             # when the last Execute was a further chunk of it.
-            x.last_exec = (ordinal, text)
+            x.last_exec = (ordinal, portal.activity if portal is not None else text)
             self.exec_fresh = True
 
         def error(code, fail_portal=None):
@@ -888,7 +905,7 @@ class Model:
         nx = Xact('implicit')
         nx.count = 1
         if ctx['proto'] == 'ext':
-            nx.last_exec = (1, ctx['text'])
+            nx.last_exec = (1, ctx['portal'].activity if ctx['portal'] is not None else ctx['text'])
         self.x = nx
         ctx['ordinal'] = 1
         if proc == 'm_proc_commit_fail':
@@ -1007,10 +1024,11 @@ class Model:
                 # DEFINITION.md 1: the statement's text only if no Parse or Bind
                 # came after its Execute
                 # ... taken from the server's activity text, which is cut at
-                # track_activity_query_size - 1 bytes (README, Caveats)
+                # track_activity_query_size - 1 bytes (README, Caveats;
+                # activity_text())
                 text = None
-                if getattr(self, 'exec_fresh', False) and x.last_exec[1] is not None:
-                    text = sqltext.cut_bytes(x.last_exec[1], ACTIVITY_MAX)[0]
+                if getattr(self, 'exec_fresh', False):
+                    text = x.last_exec[1]
                 self.fail(err, x.last_exec[0], text)
                 self.ignoring = False
             else:
@@ -1058,6 +1076,7 @@ class Model:
         ntypes = len(msg.get('types', ()))
         nparams = max(ntypes, k.params if k else 0)
         self.stmts[name] = (k, text, nparams)
+        self.activity_of[name] = activity_text(sql, text)
         self.out.add('1')
 
     def _m_bind(self, msg):
@@ -1093,6 +1112,7 @@ class Model:
             raise Unsupported('EXECUTE through the extended protocol')
         x = self.x
         self.portals[portal] = Portal(k, text, x.subs[-1].id if x.subs else 0, False)
+        self.portals[portal].activity = self.activity_of.get(name, text)
         self.out.add('2')
 
     def _m_describe(self, msg):
