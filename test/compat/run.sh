@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test/compat/run.sh MAJOR [--fetch|--prepare]
 #
-# Build txguard against an upstream PostgreSQL MAJOR (13, 15, 17 or 18) compiled from
+# Build txguard against an upstream PostgreSQL MAJOR (13, 14, 15, 17 or 18) compiled from
 # source and run its installcheck suites (regress, isolation, TAP) there.
 #
 # Runs as root on Debian 12 with only the Debian mirror reachable:
@@ -36,9 +36,12 @@ MODE=${2:-}
 case "$MAJOR" in
   13) SUITE=bullseye; FALLBACK_SUITES="bullseye-security bullseye-updates bullseye-proposed-updates" ;;
   15) SUITE=bookworm; FALLBACK_SUITES="bookworm-security bookworm-updates bookworm-proposed-updates" ;;
+  # 14: no suite carried it on 2026-12-04 (the pool has no postgresql-14); the fetch says so.
+  # An upstream source tree unpacked in $CACHE/src-14 (its ./configure executable) is used as is.
+  14) SUITE=sid;      FALLBACK_SUITES="experimental" ;;
   17) SUITE=trixie;   FALLBACK_SUITES="trixie-security trixie-updates trixie-proposed-updates trixie-backports testing sid bookworm-backports" ;;
   18) SUITE=sid;      FALLBACK_SUITES="testing experimental trixie-backports" ;;
-  *) echo "usage: $0 {13|15|17|18} [--fetch|--prepare]" >&2; exit 2 ;;
+  *) echo "usage: $0 {13|14|15|17|18} [--fetch|--prepare]" >&2; exit 2 ;;
 esac
 [ "$(id -u)" = 0 ] || { echo "compat: must run as root (apt, runuser)" >&2; exit 2; }
 
