@@ -30,10 +30,11 @@
 #   --skip-model     do not run test/model/run.sh
 #   --skip-monitoring do not run test/monitoring/run.sh
 #   --skip-coload    do not run test/coload/run.sh
+#   --skip-setup     do not run test/setup/run.sh (scripts/setup.sh on port 55449)
 #   --skip-package   do not run test/package/run.sh (it installs and purges a system package)
 #   --keep           keep the build/test copy (its path is printed)
 #   --only=LIST      run only these suites (comma-separated:
-#                    regress,isolation,tap,clients,stress,model,monitoring,coload,package)
+#                    regress,isolation,tap,clients,stress,model,monitoring,setup,coload,package)
 # Environment: TXGUARD_SUITE_TIMEOUT (seconds per suite, default 420);
 #   TXGUARD_COMPAT="13 17 18" also runs test/compat/run.sh for those majors.
 
@@ -47,7 +48,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
-DO_APT=1 DO_CLIENTS=1 DO_STRESS=1 DO_MODEL=1 DO_MONITORING=1 DO_COLOAD=1 DO_PACKAGE=1 KEEP=${TXGUARD_KEEP_WORK:-0} ONLY=
+DO_APT=1 DO_SETUP=1 DO_CLIENTS=1 DO_STRESS=1 DO_MODEL=1 DO_MONITORING=1 DO_COLOAD=1 DO_PACKAGE=1 KEEP=${TXGUARD_KEEP_WORK:-0} ONLY=
 for arg in "$@"; do
     case $arg in
         --no-apt) DO_APT=0 ;;
@@ -56,6 +57,7 @@ for arg in "$@"; do
         --skip-model) DO_MODEL=0 ;;
         --skip-monitoring) DO_MONITORING=0 ;;
         --skip-coload) DO_COLOAD=0 ;;
+        --skip-setup) DO_SETUP=0 ;;
         --skip-package) DO_PACKAGE=0 ;;
         --keep) KEEP=1 ;;
         --only=*) ONLY=",${arg#--only=}," ;;
@@ -323,6 +325,17 @@ elif [ "$DO_MONITORING" -eq 1 ] && [ -f "$WORK/test/monitoring/run.sh" ]; then
     fi
 else
     echo "monitoring: test/monitoring/run.sh not present (or --skip-monitoring), skipped"
+fi
+if ! want setup; then :
+elif [ "$DO_SETUP" -eq 1 ] && [ -f "$WORK/test/setup/run.sh" ]; then
+    # the README's first command; it builds and installs the same tree again
+    if [ "$DO_APT" -eq 1 ]; then
+        external setup test/setup/run.sh
+    else
+        external setup test/setup/run.sh --no-apt
+    fi
+else
+    echo "setup: test/setup/run.sh not present (or --skip-setup), skipped"
 fi
 # coload uses the txguard installed above; package then installs its own .deb over it
 # and, when done, purges it and puts these files back
