@@ -166,12 +166,11 @@ TXT
         -c "SELECT sqlstate, aborts, aborted_blocks, ignored_commands, sessions_terminated FROM txguard_stats ORDER BY sqlstate;"
     echo "The server log gets one line per aborted transaction block, a WARNING that the client"
     echo "never receives (txguard.log_aborts; the last two, from $DIR/server.log):"
-    if ! grep -E '(WARNING|LOG):  txguard: aborted transaction ended' "$DIR/server.log" >"$DIR/end-lines"; then
+    if ! END_LINES=$(grep -E '(WARNING|LOG):  txguard: aborted transaction ended' "$DIR/server.log"); then
         echo "setup: no end-of-block line in $DIR/server.log" >&2
         exit 1
     fi
-    tail -n 2 "$DIR/end-lines" | sed 's/^/    /'
-    rm -f "$DIR/end-lines"
+    tail -n 2 <<<"$END_LINES" | sed 's/^/    /'
 fi
 
 # ------------------------------------------------------------------ done

@@ -316,24 +316,19 @@ elif [ "$DO_MODEL" -eq 1 ] && [ -f "$WORK/test/model/run.sh" ]; then
 else
     echo "model: test/model/run.sh not present (or --skip-model), skipped"
 fi
+# the suites that install packages themselves are told when run-all may not
+NO_APT=()
+[ "$DO_APT" -eq 1 ] || NO_APT=(--no-apt)
 if ! want monitoring; then :
 elif [ "$DO_MONITORING" -eq 1 ] && [ -f "$WORK/test/monitoring/run.sh" ]; then
-    if [ "$DO_APT" -eq 1 ]; then
-        external monitoring test/monitoring/run.sh
-    else
-        external monitoring test/monitoring/run.sh --no-apt
-    fi
+    external monitoring test/monitoring/run.sh "${NO_APT[@]}"
 else
     echo "monitoring: test/monitoring/run.sh not present (or --skip-monitoring), skipped"
 fi
 if ! want setup; then :
 elif [ "$DO_SETUP" -eq 1 ] && [ -f "$WORK/test/setup/run.sh" ]; then
     # the README's first command; it builds and installs the same tree again
-    if [ "$DO_APT" -eq 1 ]; then
-        external setup test/setup/run.sh
-    else
-        external setup test/setup/run.sh --no-apt
-    fi
+    external setup test/setup/run.sh "${NO_APT[@]}"
 else
     echo "setup: test/setup/run.sh not present (or --skip-setup), skipped"
 fi
