@@ -11,25 +11,31 @@ OBJS = \
 	$(WIN32RES) \
 	src/txguard.o \
 	src/hooks.o \
-	src/stmt.o \
-	src/stmtsplit.o \
-	src/capture.o \
-	src/episode.o \
-	src/annotate.o \
-	src/idle_timeout.o \
-	src/shmem.o \
-	src/ring.o \
-	src/slots.o \
-	src/stats.o \
-	src/persist.o \
-	src/errcodes.o \
-	src/funcs.o
+	src/sql/funcs.o \
+	src/capture/episode.o \
+	src/capture/stmt.o \
+	src/capture/stmtsplit.o \
+	src/capture/capture.o \
+	src/capture/annotate.o \
+	src/capture/endline.o \
+	src/capture/idle_timeout.o \
+	src/store/store.o \
+	src/store/persist.o \
+	src/store/ring.o \
+	src/store/slots.o \
+	src/store/stats.o \
+	src/store/table.o \
+	src/store/shmem.o \
+	src/common/guc.o \
+	src/common/record.o \
+	src/common/errcodes.o
 
 EXTENSION = txguard
-DATA = txguard--1.0.sql txguard--1.0--1.1.sql
+DATA = txguard--1.0.sql txguard--1.0--1.1.sql txguard--1.1--1.2.sql
 PGFILEDESC = "txguard - explain and contain aborted transactions"
 
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/common -I$(srcdir)/src/store \
+	-I$(srcdir)/src/capture
 
 TEST_CONF = $(CURDIR)/test/txguard.conf
 NO_LOCALE = 1
@@ -61,7 +67,7 @@ ISOLATION =
 TAP_TESTS =
 endif
 
-EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso src/errcodes_table.h
+EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso src/common/errcodes_table.h
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -72,10 +78,10 @@ ERRCODES_TXT = $(shell $(PG_CONFIG) --sharedir)/errcodes.txt
 
 # A table generated from another server's errcodes.txt (a tree built first
 # against another PostgreSQL) is made again.
-ifeq ($(shell grep -sF 'from $(ERRCODES_TXT):' src/errcodes_table.h),)
-.PHONY: src/errcodes_table.h
+ifeq ($(shell grep -sF 'from $(ERRCODES_TXT):' src/common/errcodes_table.h),)
+.PHONY: src/common/errcodes_table.h
 endif
-src/errcodes_table.h: $(ERRCODES_TXT) $(srcdir)/src/gen_errcodes.pl
-	$(PERL) $(srcdir)/src/gen_errcodes.pl $(ERRCODES_TXT) > $@.tmp && mv $@.tmp $@
+src/common/errcodes_table.h: $(ERRCODES_TXT) $(srcdir)/src/common/gen_errcodes.pl
+	$(PERL) $(srcdir)/src/common/gen_errcodes.pl $(ERRCODES_TXT) > $@.tmp && mv $@.tmp $@
 
-src/errcodes.o src/errcodes.bc: src/errcodes_table.h
+src/common/errcodes.o src/common/errcodes.bc: src/common/errcodes_table.h

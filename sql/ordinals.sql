@@ -10,27 +10,37 @@ CREATE FUNCTION o_imm() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 1';
 CREATE FUNCTION o_stable_boom(int) RETURNS int LANGUAGE plpgsql STABLE AS
 $$ BEGIN IF $1 = 0 THEN RAISE EXCEPTION 'boom while planning'; END IF; RETURN $1; END $$;
 
--- ROLLBACK TO counts, and a statement failing before execution (folded
--- at plan time) counts too: the INSERT after them is statement 6
+-- savepoint commands are not statements (like BEGIN), and a statement
+-- failing before execution (folded at plan time) counts: the INSERT after
+-- them is statement 3
 BEGIN;
-SAVEPOINT a;					-- 1
-SELECT 1/0;						-- 2: fails while planned
-ROLLBACK TO a;					-- 3
-SELECT * FROM o_nosuch;			-- 4: fails in parse analysis
-ROLLBACK TO a;					-- 5
-INSERT INTO o VALUES (1);		-- 6
+SAVEPOINT a;					-- not counted
+SELECT 1/0;						-- 1: fails while planned
+ROLLBACK TO a;					-- not counted
+SELECT * FROM o_nosuch;			-- 2: fails in parse analysis
+ROLLBACK TO a;					-- not counted
+INSERT INTO o VALUES (1);		-- 3
 SELECT 1;
 ROLLBACK;
 
--- a ROLLBACK TO that fails (the savepoint does not exist) still counts
+-- a ROLLBACK TO that fails while the block is aborted (the savepoint does
+-- not exist) is an ignored command, not a statement
 BEGIN;
-SAVEPOINT a;					-- 1
+SAVEPOINT a;					-- not counted
+INSERT INTO o VALUES (1);		-- 1
+ROLLBACK TO nosuch;				-- ignored command: 3B001
+ROLLBACK TO a;					-- not counted
 INSERT INTO o VALUES (1);		-- 2
-ROLLBACK TO nosuch;				-- 3 (ignored command: 3B001)
-ROLLBACK TO a;					-- 4
-INSERT INTO o VALUES (1);		-- 5
 SELECT 1;
 ROLLBACK;
+
+-- a savepoint command that fails on its own is the statement that failed
+BEGIN;
+SELECT 1;						-- 1
+RELEASE SAVEPOINT nosuch;		-- 2: fails (3B001), counted as it fails
+SELECT 1;
+ROLLBACK;
+SELECT statement_ordinal, sqlstate, statement FROM txguard_last_abort();
 
 -- the planner runs user code: an IMMUTABLE SQL function folded at plan
 -- time does not count; a STABLE PL/pgSQL function raising while the

@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * hooks.c
- *	  Every hook and callback txguard installs.  They decide whether an
- *	  event concerns the client's own (top-level) statement and report it:
- *	  statement events to stmt.c, errors and transaction events to
- *	  episode.c.  They keep no state of their own besides the saved hook
- *	  values, the utility nesting depth and the recursion guard.
+ *	  Every hook and callback txguard installs, installed in one block.
+ *	  They decide whether an event concerns the client's own (top-level)
+ *	  statement and report it: statement events to capture/stmt.c, errors
+ *	  and transaction events to capture/episode.c, shared memory set-up to
+ *	  store/store.c.  They keep no state of their own besides the saved
+ *	  hook values, the utility nesting depth and the recursion guard.
  *
  * Top level.  An executor or utility event belongs to the client's
  * statement when it runs under the portal PostgresMain is running, with
@@ -15,17 +16,24 @@
  * by functions, triggers, SPI, the planner (constant folding, selectivity
  * estimation, SQL function inlining) or parallel workers have texts of
  * their own; EXPLAIN ANALYZE, EXECUTE, CREATE TABLE AS and other utilities
- * that run a query inside are excluded by the nesting depth.  So the
- * executor hooks need no PG_TRY: only ProcessUtility keeps a depth, and
- * resets it with PG_FINALLY.
+ * that run a query inside are excluded by the nesting depth; a WITH HOLD
+ * cursor materialised at COMMIT runs under its own portal, which is
+ * holdable (protocol portals never are).  So the executor hooks need no
+ * PG_TRY: only ProcessUtility keeps a depth, and resets it with
+ * PG_FINALLY.
+ *
+ * Query ids.  The id txguard keeps is core's: read in post_parse_analyze
+ * before the hooks loaded after txguard run, and in ProcessUtility computed
+ * again when a neighbour (pg_stat_statements) has cleared the
+ * PlannedStmt's copy.
  *
  * Cost on the success path: a few comparisons and stores per statement in
  * backend-local memory; no allocation, no lock, no system call.
  *
- * emit_log_hook never raises an ERROR, never takes a lock, allocates only
- * in ErrorContext with MCXT_ALLOC_NO_OOM (annotate.c), and refuses
- * recursion.  The abort callbacks run after LWLockReleaseAll() with
- * interrupts held; what they call (episode.c, history.c) never raises an
+ * emit_log_hook never raises an ERROR, never takes a lock, and refuses
+ * recursion; what it calls allocates only in ErrorContext, with
+ * MCXT_ALLOC_NO_OOM (capture/annotate.c).  The abort callbacks run after
+ * LWLockReleaseAll() with interrupts held; what they call never raises an
  * ERROR, never allocates and never logs.
  *
  * IDENTIFICATION
@@ -41,16 +49,23 @@
 #include "miscadmin.h"
 #include "parser/analyze.h"
 #include "storage/ipc.h"
-#include "storage/proc.h"
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/portal.h"
 
 #include "compat.h"
-#include "txguard.h"
+#include "episode.h"
+#include "guc.h"
+#include "hooks.h"
+#include "stmt.h"
+#include "store.h"
 
 /* Saved hook values */
+#ifdef TXG_HAVE_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
@@ -66,6 +81,10 @@ static bool in_emit_log_hook = false;
 /* per-backend set-up done */
 static bool backend_ready = false;
 
+#ifdef TXG_HAVE_SHMEM_REQUEST_HOOK
+static void txg_shmem_request(void);
+#endif
+static void txg_shmem_startup(void);
 static void txg_post_parse_analyze(TXG_POST_PARSE_ANALYZE_ARGS);
 static void txg_ExecutorRun(TXG_EXECUTORRUN_ARGS);
 static void txg_ExecutorEnd(QueryDesc *queryDesc);
@@ -78,8 +97,16 @@ static void txg_subxact_callback(SubXactEvent event,
 static void txg_shmem_exit(int code, Datum arg);
 
 void
-txg_hooks_init(void)
+txg_hooks_install(void)
 {
+#ifdef TXG_HAVE_SHMEM_REQUEST_HOOK
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = txg_shmem_request;
+#else
+	txg_store_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = txg_shmem_startup;
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = txg_post_parse_analyze;
 	prev_ExecutorRun = ExecutorRun_hook;
@@ -95,17 +122,22 @@ txg_hooks_init(void)
 	RegisterSubXactCallback(txg_subxact_callback, NULL);
 }
 
-/*
- * Is this a process whose errors txguard follows?  Client backends only
- * (and a single-user backend); parallel workers are skipped because the
- * leader re-throws their errors and reports them itself.
- */
-bool
-txg_is_client_backend(void)
+#ifdef TXG_HAVE_SHMEM_REQUEST_HOOK
+static void
+txg_shmem_request(void)
 {
-	return MyProc != NULL &&
-		(MyBackendType == B_BACKEND || !IsUnderPostmaster) &&
-		!IsParallelWorker();
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	txg_store_request();
+}
+#endif
+
+static void
+txg_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	txg_store_startup();
 }
 
 /*
@@ -121,8 +153,7 @@ backend_init(void)
 	if (!txg_is_client_backend())
 		return;
 	before_shmem_exit(txg_shmem_exit, (Datum) 0);
-	txg_timeout_register();
-	txg_slot_clear();
+	txg_episode_backend_start();
 }
 
 /*
@@ -132,7 +163,8 @@ backend_init(void)
  * that portal's own text, and that text must be the message's: the very
  * string of a Query message, or at Execute a copy of the portal's text.
  * A cursor opened by a function (a PL/pgSQL FOR loop) runs under a portal
- * of its own whose text is not the message's.
+ * of its own whose text is not the message's; a WITH HOLD cursor
+ * materialised at COMMIT runs under its own holdable portal.
  */
 static inline bool
 toplevel_portal_text(const char *src)
@@ -141,7 +173,8 @@ toplevel_portal_text(const char *src)
 
 	if (utility_nesting != 0 || portal == NULL ||
 		portal->status != PORTAL_ACTIVE || src != portal->sourceText ||
-		debug_query_string == NULL || IsParallelWorker())
+		debug_query_string == NULL || IsParallelWorker() ||
+		(portal->cursorOptions & CURSOR_OPT_HOLD) != 0)
 		return false;
 	return src == debug_query_string || strcmp(src, debug_query_string) == 0;
 }
@@ -152,54 +185,85 @@ statement_starts(void)
 {
 	if (unlikely(!backend_ready))
 		backend_init();
-	txg_episode_safe_point();
+	txg_episode_statement_start();
 }
 
-static bool
-is_begin(Node *stmt)
+/* The statements the tracker tells apart */
+static TxgStmtKind
+statement_kind(Node *stmt)
 {
-	return stmt != NULL && IsA(stmt, TransactionStmt) &&
-		(((TransactionStmt *) stmt)->kind == TRANS_STMT_BEGIN ||
-		 ((TransactionStmt *) stmt)->kind == TRANS_STMT_START);
+	if (stmt == NULL)
+		return TXG_STMT_OTHER;
+	if (IsA(stmt, TransactionStmt))
+	{
+		switch (((TransactionStmt *) stmt)->kind)
+		{
+			case TRANS_STMT_BEGIN:
+			case TRANS_STMT_START:
+				return TXG_STMT_BEGIN;
+			case TRANS_STMT_SAVEPOINT:
+			case TRANS_STMT_RELEASE:
+			case TRANS_STMT_ROLLBACK_TO:
+				return TXG_STMT_SAVEPOINT;
+			case TRANS_STMT_COMMIT:
+			case TRANS_STMT_PREPARE:
+				return TXG_STMT_COMMIT;
+			default:
+				return TXG_STMT_OTHER;
+		}
+	}
+	if (IsA(stmt, CopyStmt) && ((CopyStmt *) stmt)->is_from &&
+		((CopyStmt *) stmt)->filename == NULL)
+		return TXG_STMT_COPY_IN;
+	return TXG_STMT_OTHER;
 }
 
 /*
  * post_parse_analyze_hook: a statement of a simple-protocol query string
  * was analysed.  The extended protocol's Parse analyses with variable
  * parameters (p_paramref_hook set) and is not a statement of its own.
+ * Core's query id is read before the hooks loaded after txguard run
+ * (pg_stat_statements clears it for some utility statements).
  */
 static void
 txg_post_parse_analyze(TXG_POST_PARSE_ANALYZE_ARGS)
 {
+	bool		toplevel;
+	uint64		queryid = query->queryId;
+
+	toplevel = pstate->p_sourcetext == debug_query_string &&
+		debug_query_string != NULL && utility_nesting == 0 &&
+		pstate->parentParseState == NULL && pstate->p_paramref_hook == NULL &&
+		!IsParallelWorker();
+
 	if (prev_post_parse_analyze_hook)
 		prev_post_parse_analyze_hook(TXG_POST_PARSE_ANALYZE_CALL);
 
-	if (pstate->p_sourcetext == debug_query_string &&
-		debug_query_string != NULL && utility_nesting == 0 &&
-		pstate->parentParseState == NULL && pstate->p_paramref_hook == NULL &&
-		!IsParallelWorker())
+	if (toplevel)
 	{
 		statement_starts();
-		txg_stmt_analyzed(pstate->p_sourcetext, query->stmt_location,
-						  query->stmt_len, query->queryId,
-						  query->commandType == CMD_UTILITY &&
-						  is_begin(query->utilityStmt));
+		txg_stmt_analyzed(query->stmt_location, query->stmt_len, queryid,
+						  query->commandType == CMD_UTILITY ?
+						  statement_kind(query->utilityStmt) : TXG_STMT_OTHER);
 	}
 }
 
 /*
  * ExecutorRun hook: a top-level query runs; with a row limit (an Execute
- * message with a row limit) the portal may be read again later.  (No
- * ExecutorStart hook is needed: an error while a query starts, before it
- * runs, belongs to the statement being prepared, as stmt.c decides.)
+ * message with a row limit) the portal may be read again later.  A run in
+ * no direction (an Execute of a portal that already returned all its rows)
+ * runs nothing and is no statement.  (No ExecutorStart hook is needed: an
+ * error while a query starts, before it runs, belongs to the statement
+ * being prepared, as stmt.c decides.)
  */
 static void
 txg_ExecutorRun(TXG_EXECUTORRUN_ARGS)
 {
-	if (toplevel_portal_text(queryDesc->sourceText))
+	if (toplevel_portal_text(queryDesc->sourceText) &&
+		!ScanDirectionIsNoMovement(direction))
 	{
 		statement_starts();
-		txg_stmt_run(ActivePortal, queryDesc, queryDesc->sourceText,
+		txg_stmt_run(ActivePortal, queryDesc,
 					 queryDesc->plannedstmt->stmt_location,
 					 queryDesc->plannedstmt->stmt_len,
 					 queryDesc->plannedstmt->queryId, TXG_STMT_OTHER,
@@ -227,6 +291,35 @@ txg_ExecutorEnd(QueryDesc *queryDesc)
 }
 
 /*
+ * Core's query id of a top-level utility statement.  pg_stat_statements
+ * clears the PlannedStmt's copy in its ProcessUtility hook (and the
+ * PlannedStmt of a cached plan keeps the zero): then it is computed again,
+ * as core computed it.
+ */
+static uint64
+utility_query_id(PlannedStmt *pstmt, const char *queryString)
+{
+#ifdef TXG_HAVE_QUERY_ID
+	if (pstmt->queryId == 0 && IsQueryIdEnabled())
+	{
+		Query		q;
+
+		memset(&q, 0, sizeof(q));
+		q.type = T_Query;
+		q.commandType = CMD_UTILITY;
+		q.querySource = QSRC_ORIGINAL;
+		q.canSetTag = pstmt->canSetTag;
+		q.utilityStmt = pstmt->utilityStmt;
+		q.stmt_location = pstmt->stmt_location;
+		q.stmt_len = pstmt->stmt_len;
+		TXG_JUMBLE_QUERY(&q, queryString);
+		return q.queryId;
+	}
+#endif
+	return pstmt->queryId;
+}
+
+/*
  * ProcessUtility hook: a top-level utility statement, and the transaction
  * statements that start, end or leave an aborted block.
  */
@@ -236,35 +329,21 @@ txg_ProcessUtility(TXG_PROCESSUTILITY_ARGS)
 	Node	   *parsetree = pstmt->utilityStmt;
 	TransactionStmt *tstmt = NULL;
 	bool		toplevel;
-	bool		was_aborted = false;
 
 	toplevel = (context == PROCESS_UTILITY_TOPLEVEL &&
 				toplevel_portal_text(queryString));
 
 	if (toplevel)
 	{
-		TxgStmtKind kind = TXG_STMT_OTHER;
-
 		statement_starts();
+		txg_stmt_run(ActivePortal, NULL, pstmt->stmt_location,
+					 pstmt->stmt_len, utility_query_id(pstmt, queryString),
+					 statement_kind(parsetree), false);
 		if (IsA(parsetree, TransactionStmt))
 		{
 			tstmt = (TransactionStmt *) parsetree;
-			if (is_begin(parsetree))
-				kind = TXG_STMT_BEGIN;
-			else if (tstmt->kind == TRANS_STMT_COMMIT ||
-					 tstmt->kind == TRANS_STMT_PREPARE)
-				kind = TXG_STMT_COMMIT;
+			txg_episode_utility_start(tstmt);
 		}
-		else if (IsA(parsetree, CopyStmt) &&
-				 ((CopyStmt *) parsetree)->is_from &&
-				 ((CopyStmt *) parsetree)->filename == NULL)
-			kind = TXG_STMT_COPY_IN;
-
-		txg_stmt_run(ActivePortal, NULL, queryString, pstmt->stmt_location,
-					 pstmt->stmt_len, pstmt->queryId, kind, false);
-		was_aborted = IsAbortedTransactionBlockState();
-		if (tstmt)
-			txg_episode_utility(tstmt, false);
 	}
 
 	utility_nesting++;
@@ -283,43 +362,26 @@ txg_ProcessUtility(TXG_PROCESSUTILITY_ARGS)
 
 	if (!toplevel)
 		return;
-
 	txg_stmt_run_end(NULL);
 	if (tstmt)
-	{
-		/*
-		 * Leaving an aborted block with ROLLBACK, COMMIT or PREPARE runs no
-		 * transaction callback (CleanupTransaction has none): the
-		 * transaction ends here.
-		 */
-		if (was_aborted && !IsAbortedTransactionBlockState() &&
-			tstmt->kind != TRANS_STMT_ROLLBACK_TO)
-			txg_stmt_xact_end();
-		txg_episode_utility(tstmt, true);
-	}
+		txg_episode_utility_done(tstmt);
 }
 
 /*
- * emit_log_hook: every ERROR and FATAL of a client backend goes to
- * episode.c, which tells causes from consequences; txguard's own
- * end-of-block WARNING is kept from the client.  The previous hook is
- * called after the annotation, so that hooks loaded before txguard see it.
+ * emit_log_hook: every report of a client backend goes to episode.c, which
+ * tells causes from consequences (and keeps txguard's own end-of-block line
+ * from the client).  The previous hook is called after the annotation, so
+ * that hooks loaded before txguard see it.
  */
 static void
 txg_emit_log_hook(ErrorData *edata)
 {
-	if (edata->elevel >= ERROR && !in_emit_log_hook && txg_enabled &&
+	if (!in_emit_log_hook && (txg_enabled || edata->elevel < ERROR) &&
 		txg_is_client_backend())
 	{
 		in_emit_log_hook = true;
-		txg_episode_error(edata);
+		txg_episode_report(edata);
 		in_emit_log_hook = false;
-	}
-	else if (txg_end_line_emitting && edata->elevel == WARNING)
-	{
-		/* txguard's end-of-block record is for the server log only */
-		edata->output_to_client = false;
-		txg_end_line_emitting = false;
 	}
 
 	if (prev_emit_log_hook)
@@ -336,12 +398,10 @@ txg_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_ABORT:
 			txg_episode_abort(false);
-			txg_stmt_xact_end();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
 			txg_episode_commit();
-			txg_stmt_xact_end();
 			break;
 		default:
 			break;

@@ -12,7 +12,10 @@
 #    the block (rollback, rollback to savepoint, commit, prepare);
 #  * the record never reaches the client, at WARNING nor, with
 #    log_min_messages = error, at LOG;
-#  * txguard.log_aborts = off suppresses that record;
+#  * txguard.log_aborts = off suppresses that record; "problems" (the
+#    default) writes it only for blocks the client did not end itself or
+#    that stayed aborted for txguard.log_aborts_min_duration; the nodes
+#    below set "all" for the tests of the record's form;
 #  * txguard.log_ignored_commands: by default only the first annotated
 #    25P02 of a block reaches the server log, the client gets them all, and
 #    the record counts them all; "all" and "none";
@@ -155,6 +158,8 @@ $node->append_conf('postgresql.conf', qq(
 shared_preload_libraries = 'txguard'
 max_prepared_transactions = 2
 txguard.max_statement_length = 64
+# a record for every block, to test its form; "problems" is tested below
+txguard.log_aborts = all
 ));
 $node->start;
 my $server_version_num =
@@ -336,6 +341,82 @@ is( $node->safe_psql(
 	'rollback',
 	'log_aborts = off: the episode is still recorded');
 
+# --- log_aborts = problems (the default) -------------------------------------
+# A block the client rolls back at once gets no record, whatever it
+# ignored: its first 25P02 already names the cause in the log.  One the
+# client does not end itself (a disconnect) gets one, and so does one that
+# stayed aborted for txguard.log_aborts_min_duration.  The wait below is a
+# lower bound of the time aborted (the client sleeps it between the error
+# and the ROLLBACK), so a slow machine only makes it longer.
+is($node->safe_psql('postgres', q(SELECT reset_val FROM pg_settings WHERE name = 'txguard.log_aborts')),
+	'all', 'this node sets log_aborts = all');
+{
+	my $pre = q(SET txguard.log_aborts = problems; SET txguard.log_aborts_min_duration = -1;);
+	$offset = -s $node->logfile;
+	run_script($node, qq(
+SET application_name = 'txg_problems_quick';
+$pre
+BEGIN;
+INSERT INTO t VALUES (1);
+SELECT 1;
+SELECT 2;
+ROLLBACK;
+DO \$\$BEGIN RAISE LOG 'txg-marker-problems-quick'; END\$\$;
+));
+	$node->wait_for_log(qr/txg-marker-problems-quick/, $offset);
+	$log = slurp_file($node->logfile, $offset);
+	like($log, qr/txg_problems_quick ERROR:  \Q$msg_25p02\E/,
+		'problems: the first 25P02 is logged, with the cause');
+	unlike($log, qr/txg_problems_quick WARNING:  txguard: aborted transaction ended/,
+		'problems: no record for a block the client rolled back itself');
+
+	# a disconnect ends the block: a record
+	$offset = -s $node->logfile;
+	run_script($node, qq(
+SET application_name = 'txg_problems_gone';
+$pre
+BEGIN;
+INSERT INTO t VALUES (1);
+));
+	$node->wait_for_log(
+		qr/txg_problems_gone WARNING:  txguard: aborted transaction ended by disconnect/,
+		$offset);
+	pass('problems: a record for a block ended by a disconnect');
+
+	# stayed aborted for at least 0.5 s with a minimum of 0.1 s: a record
+	$offset = -s $node->logfile;
+	my $bg = $node->background_psql('postgres', on_error_stop => 0);
+	$bg->query_safe(q(SET application_name = 'txg_problems_slow'));
+	$bg->query_safe(q(SET txguard.log_aborts = problems));
+	$bg->query_safe(q(SET txguard.log_aborts_min_duration = 100));
+	$bg->query_safe('BEGIN');
+	$bg->query('INSERT INTO t VALUES (1)');
+	usleep(500_000);
+	$bg->query('ROLLBACK');
+	$bg->quit;
+	$node->wait_for_log(
+		qr/txg_problems_slow WARNING:  txguard: aborted transaction ended by rollback/,
+		$offset);
+	pass('problems: a record for a block that stayed aborted past log_aborts_min_duration');
+
+	# log_aborts_min_duration = 0: every block
+	$offset = -s $node->logfile;
+	run_script($node, q(
+SET application_name = 'txg_problems_zero';
+SET txguard.log_aborts = problems;
+SET txguard.log_aborts_min_duration = 0;
+BEGIN;
+INSERT INTO t VALUES (1);
+ROLLBACK;
+));
+	$node->wait_for_log(
+		qr/txg_problems_zero WARNING:  txguard: aborted transaction ended by rollback/,
+		$offset);
+	pass('problems with log_aborts_min_duration = 0: a record for every block');
+	is($node->safe_psql('postgres', 'SHOW txguard.log_aborts_min_duration'), '1s',
+		'log_aborts_min_duration defaults to 1 s');
+}
+
 # --- the other ways out of an aborted block ----------------------------------
 my @exits = (
 	[
@@ -371,8 +452,8 @@ foreach my $case (@exits)
 	$offset = -s $node->logfile;
 	($out, $err) = run_script($node, "SET application_name = '$app';\n$sql");
 	@client = details_after($err, qr/ERROR:  \Q$msg_25p02\E$/);
-	my $stmt1 = $word eq 'rollback to savepoint' ? 2 : 1; # SAVEPOINT counts
-	(my $c = $cause) =~ s/in statement 1:/in statement $stmt1:/;
+	my $stmt1 = 1;				# SAVEPOINT is not a statement
+	my $c = $cause;
 	is($client[0], $c, "$word: client DETAIL names the cause");
 	$node->wait_for_log(qr/txguard: aborted transaction ended by/, $offset);
 	$log = slurp_file($node->logfile, $offset);
@@ -408,6 +489,7 @@ SKIP:
 	$jnode->init;
 	$jnode->append_conf('postgresql.conf', qq(
 	shared_preload_libraries = 'txguard'
+	txguard.log_aborts = all
 	logging_collector = on
 	log_destination = 'jsonlog,csvlog'
 	log_directory = 'log'
@@ -557,7 +639,7 @@ is(count_matches($err, qr/WARNING:  txguard cannot see the errors of this sessio
 	1, 'log_min_messages = fatal: one WARNING per backend');
 like(
 	$err,
-	qr/psql:<stdin>:(\d+): WARNING:  txguard cannot see the errors of this session\nDETAIL:  Errors are not passed to emit_log_hook while "log_min_messages" is set to "fatal".\nHINT:  Set "log_min_messages" to "error" or a lower level.\n/,
+	qr/psql:<stdin>:(\d+): WARNING:  txguard cannot see the errors of this session\nDETAIL:  The server log does not take errors while "log_min_messages" is set to "fatal", and txguard sees only what goes there.\nHINT:  Set "log_min_messages" to "error" or a lower level.\n/,
 	'the WARNING has its DETAIL and HINT');
 # psql numbers the lines of its input: the script starts with an empty line.
 my ($warn_line) = $err =~ /psql:<stdin>:(\d+): WARNING/;
@@ -601,7 +683,7 @@ unlike($err, qr/The transaction was aborted by/,
 	'SET log_min_messages = log: the 25P02 carries no annotation');
 like(
 	$err,
-	qr/WARNING:  txguard cannot see the errors of this session\nDETAIL:  Errors are not passed to emit_log_hook while "log_min_messages" is set to "log"\./,
+	qr/WARNING:  txguard cannot see the errors of this session\nDETAIL:  The server log does not take errors while "log_min_messages" is set to "log", and txguard sees only what goes there\./,
 	'SET log_min_messages = log: the WARNING names "log"');
 
 $fnode->stop;

@@ -41,7 +41,7 @@ my %expect = (
 	'txguard.enabled' =>
 	  qr/WARNING:  parameter "txguard.enabled" requires a Boolean value/,
 	'txguard.log_aborts' =>
-	  qr/WARNING:  parameter "txguard.log_aborts" requires a Boolean value/,
+	  qr/WARNING:  invalid value for parameter "txguard.log_aborts": "2"/,
 	'txguard.store_detail' =>
 	  qr/WARNING:  parameter "txguard.store_detail" requires a Boolean value/,
 	'txguard.idle_in_aborted_transaction_timeout' =>
@@ -67,7 +67,8 @@ is( $node->safe_psql(
 		q{SELECT string_agg(name || '=' || setting, ',' ORDER BY name)
 		    FROM pg_settings WHERE name LIKE 'txguard.%'}),
 	'txguard.annotate=detail,txguard.enabled=on,txguard.history_size=1000,'
-	  . 'txguard.idle_in_aborted_transaction_timeout=0,txguard.log_aborts=on,'
+	  . 'txguard.idle_in_aborted_transaction_timeout=0,txguard.log_aborts=problems,'
+	  . 'txguard.log_aborts_min_duration=1000,'
 	  . 'txguard.log_ignored_commands=first,'
 	  . 'txguard.max_statement_length=1024,txguard.max_statements=1000,'
 	  . 'txguard.persist=on,txguard.store_detail=on,txguard.track=blocks',

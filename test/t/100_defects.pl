@@ -119,10 +119,13 @@ SKIP:
 }
 
 # ---------------------------------------------------------------------
-# The statistics table is full: one more aborted block is dropped once.
+# The statistics table is full: the least recently counted key is evicted
+# (and counted), so a role that fills the table with causes of its own
+# cannot keep another role's new causes from being counted.
 {
 	my $max = $node->safe_psql('postgres', 'SELECT stats_max FROM txguard_info()');
 	$node->safe_psql('postgres', 'SELECT txguard_reset()');
+	$node->safe_psql('postgres', 'CREATE ROLE regress_txg_other LOGIN');
 	my $script = '';
 	for my $i (1 .. $max + 5)
 	{
@@ -130,9 +133,10 @@ SKIP:
 		$script .= "BEGIN;\nDO \$\$BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '$code'; END\$\$;\nROLLBACK;\n";
 	}
 	$node->psql('postgres', $script, on_error_stop => 0);
-	my $before = $node->safe_psql('postgres',
-		'SELECT stats_entries || \' \' || stats_dropped FROM txguard_info()');
-	is($before, "$max 5", "full table: $max keys, the 5 aborts beyond them dropped once each");
+	is( $node->safe_psql('postgres',
+			"SELECT stats_entries || ' ' || stats_evicted || ' ' || stats_dropped FROM txguard_info()"),
+		"$max 5 0",
+		"full table: $max keys, the 5 beyond them each evicted the least recently counted key");
 	$node->psql(
 		'postgres', q(
 BEGIN;
@@ -140,10 +144,17 @@ DO $$BEGIN RAISE EXCEPTION 'x' USING ERRCODE = 'ZZ999'; END$$;
 SELECT 1;
 SELECT 2;
 ROLLBACK;
-), on_error_stop => 0);
-	is( $node->safe_psql('postgres', 'SELECT stats_dropped FROM txguard_info()'),
-		'6',
-		'full table: one aborted block with ignored commands adds 1 to stats_dropped');
+), on_error_stop => 0, extra_params => [ '-U', 'regress_txg_other' ]);
+	is( $node->safe_psql('postgres',
+			"SELECT aborts || ' ' || ignored_commands FROM txguard_stats "
+			  . "WHERE usename = 'regress_txg_other' AND sqlstate = 'ZZ999'"),
+		'1 2',
+		'full table: another role\'s new cause is counted, with its ignored commands');
+	is( $node->safe_psql('postgres', 'SELECT stats_evicted FROM txguard_info()'),
+		'6', 'full table: its key evicted one more');
+	is( $node->safe_psql('postgres',
+			"SELECT count(*) FROM txguard_stats WHERE sqlstate IN ('Z0001', 'Z0006')"),
+		'0', 'full table: the keys counted first were the ones evicted');
 	$node->safe_psql('postgres', 'SELECT txguard_reset()');
 }
 

@@ -158,7 +158,12 @@ is( $node->safe_psql(
 	'3|1|2|1',
 	'database statistics: 3 transactions and 1 savepoint aborted by an error, 2 blocks left aborted, 1 ignored command');
 is($node->safe_psql('postgres', 'SELECT sum(aborts) FROM txguard_stats'),
-	'2', 'with track = blocks the detailed statistics hold only the blocks');
+	'4', 'the detailed statistics count every error abort, autocommit too');
+is($node->safe_psql('postgres',
+		"SELECT sum(aborts) || '|' || sum(aborted_blocks) || '|' || sum(failed_alone) FROM txguard_statement_stats"),
+	'4|2|2', 'statement statistics: 4 failures, 2 left a block aborted, 2 failed on their own');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM txguard_aborts'),
+	'2', 'with track = blocks the history holds only the blocks');
 
 # the statement table is bounded (max_statements = 4): the least recently
 # seen statement is evicted and counted

@@ -1,10 +1,11 @@
 
 # Copyright (c) txguard authors
 #
-# 130_upgrade.pl -- version 1.1 of the library serves the SQL objects of a
-# database still at 1.0 (as pg_stat_statements serves its older API
-# versions), and ALTER EXTENSION txguard UPDATE brings the 1.1 objects with
-# the data in place.  txguard--1.0.sql itself is the frozen 1.0 script.
+# 130_upgrade.pl -- the 1.2 library serves the SQL objects of a database
+# still at 1.0 or 1.1 (as pg_stat_statements serves its older API
+# versions), and ALTER EXTENSION txguard UPDATE brings 1.1, then 1.2, with
+# the data in place.  txguard--1.0.sql and txguard--1.0--1.1.sql are the
+# frozen released scripts.
 
 use strict;
 use warnings;
@@ -33,7 +34,7 @@ SELECT 1;
 ROLLBACK;
 ), on_error_stop => 0);
 
-# 1.0's objects, served by the 1.1 library
+# 1.0's objects, served by the 1.2 library
 my %cols_1_0 = (
 	'txguard_aborts' => 30,
 	'txguard_aborted_sessions' => 16,
@@ -44,7 +45,7 @@ foreach my $obj (sort keys %cols_1_0)
 {
 	my ($out, $err) = ('', '');
 	$node->psql('postgres', "SELECT * FROM $obj", stdout => \$out, stderr => \$err);
-	is($err, '', "1.0: SELECT * FROM $obj works on the 1.1 library");
+	is($err, '', "1.0: SELECT * FROM $obj works on the 1.2 library");
 }
 is( $node->safe_psql('postgres',
 		"SELECT count(*) FROM information_schema.columns WHERE table_name = 'txguard_aborts'"),
@@ -59,9 +60,9 @@ is( $node->safe_psql('postgres',
 
 # a user object on a txguard view survives only if the update does not need
 # to drop that view: here, none, so the update must work as is
-$node->safe_psql('postgres', 'ALTER EXTENSION txguard UPDATE');
+$node->safe_psql('postgres', "ALTER EXTENSION txguard UPDATE TO '1.1'");
 is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'txguard'"),
-	'1.1', 'ALTER EXTENSION txguard UPDATE: now 1.1');
+	'1.1', "ALTER EXTENSION txguard UPDATE TO '1.1': now 1.1");
 
 is( $node->safe_psql('postgres',
 		"SELECT count(*) FROM information_schema.columns WHERE table_name = 'txguard_aborts'"),
@@ -88,7 +89,42 @@ is( $node->safe_psql('postgres',
 		"SELECT bool_and(has_table_privilege('public', c.oid, 'SELECT')) FROM pg_class c JOIN pg_depend d ON d.objid = c.oid JOIN pg_extension e ON d.refobjid = e.oid WHERE e.extname = 'txguard' AND c.relkind = 'v'"),
 	't', '1.1: every view of the extension is readable by PUBLIC');
 
-# a fresh database gets 1.1 directly, with the same objects as the update
+# 1.1's objects on the 1.2 library, then the update to 1.2
+foreach my $obj ('txguard_aborts', 'txguard_aborted_sessions', 'txguard_stats',
+	'txguard_statement_stats', 'txguard_database_stats', 'txguard_info()',
+	'txguard_last_abort()')
+{
+	my ($out, $err) = ('', '');
+	$node->psql('postgres', "SELECT * FROM $obj", stdout => \$out, stderr => \$err);
+	is($err, '', "1.1: SELECT * FROM $obj works on the 1.2 library");
+}
+$node->safe_psql('postgres', 'ALTER EXTENSION txguard UPDATE');
+is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'txguard'"),
+	'1.2', 'ALTER EXTENSION txguard UPDATE: now 1.2');
+is( $node->safe_psql('postgres',
+		"SELECT count(*) FROM information_schema.columns WHERE table_name = 'txguard_aborts'"),
+	'49', '1.2: txguard_aborts has 49 columns');
+is( $node->safe_psql('postgres',
+		"SELECT sqlstate || ' ' || statement_ordinal || ' ' || ended_by || ' ' || remote || ' ' || repeats FROM txguard_aborts WHERE application_name = 'before_update'"),
+	'23505 1 rollback false 0',
+	'1.2: the history recorded before the updates is in place, with the new columns');
+is( $node->safe_psql('postgres',
+		"SELECT aborts || ' ' || failed_alone || ' ' || statement FROM txguard_statement_stats"),
+	'1 0 INSERT INTO t VALUES (1)', '1.2: statement statistics, with failed_alone');
+is( $node->safe_psql('postgres',
+		"SELECT application_name || ' ' || aborts FROM txguard_application_stats"),
+	'before_update 1', '1.2: statistics by application (counted since start)');
+is( $node->safe_psql('postgres',
+		"SELECT stats_evicted || ' ' || databases || ' ' || applications FROM txguard_info()"),
+	'0 1 1', '1.2: txguard_info() has the new columns');
+is( $node->safe_psql('postgres',
+		"SELECT has_function_privilege('public', 'txguard_reset()', 'EXECUTE')"),
+	'f', '1.2: txguard_reset() is still revoked from PUBLIC');
+is( $node->safe_psql('postgres',
+		"SELECT bool_and(has_table_privilege('public', c.oid, 'SELECT')) FROM pg_class c JOIN pg_depend d ON d.objid = c.oid JOIN pg_extension e ON d.refobjid = e.oid WHERE e.extname = 'txguard' AND c.relkind = 'v'"),
+	't', '1.2: every view of the extension is readable by PUBLIC');
+
+# a fresh database gets 1.2 directly, with the same objects as the updates
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION txguard');
 my $objects = q(
@@ -96,7 +132,7 @@ SELECT string_agg(pg_describe_object(classid, objid, 0), ', ' ORDER BY 1)
   FROM pg_depend WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'txguard')
    AND deptype = 'e');
 is($node->safe_psql('fresh', $objects), $node->safe_psql('postgres', $objects),
-	'CREATE EXTENSION and 1.0 + UPDATE give the same objects');
+	'CREATE EXTENSION and 1.0 + UPDATEs give the same objects');
 my $coldefs = q(
 SELECT string_agg(table_name || '.' || column_name || ':' || data_type, ',' ORDER BY table_name, ordinal_position)
   FROM information_schema.columns WHERE table_name LIKE 'txguard%');
@@ -110,6 +146,9 @@ chomp $sharedir;
 my $sum = `sha256sum $sharedir/extension/txguard--1.0.sql`;
 like($sum, qr/^d24809bc1a977cc1d9da308c2777a5381eff9c81af13fdd65bb019e28d352dbe /,
 	'txguard--1.0.sql is the released 1.0 script');
+$sum = `sha256sum $sharedir/extension/txguard--1.0--1.1.sql`;
+like($sum, qr/^2c5b08cc45960d10ae755a4c08ff6c19a5d6125d068e53e476bf1ba252395b01 /,
+	'txguard--1.0--1.1.sql is the released 1.1 script');
 
 $node->stop;
 done_testing();

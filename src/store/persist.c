@@ -6,24 +6,26 @@
  *	  pg_stat/txguard.stat at shutdown and reads them back at start-up.
  *
  * Saving.  At the postmaster's exit (on_shmem_exit, registered by
- * shmem.c), when txguard.persist is on: the file is written to a temporary
+ * store.c), when txguard.persist is on: the file is written to a temporary
  * name, fsynced, and renamed durably over the old one, so a crash while
  * saving leaves the previous file or none, never half a file.
  *
- * Loading.  When the postmaster creates the segment (shmem.c), before any
+ * Loading.  When the postmaster creates the segment (store.c), before any
  * backend runs.  The whole file is read and checked before anything is
  * restored: its magic and format version, the layout of the records it
  * holds, the checksum over its contents, and every length against what is
  * left of the buffer, so that a truncated, damaged or foreign file can
- * never be read past its end.  Any problem, a missing file, or a last
- * shutdown that was not clean (then core discards its statistics too) is
- * reported with one WARNING, and txguard starts empty.  The file is removed
+ * never be read past its end.  Any problem, or a last shutdown that was not
+ * clean (then core discards its statistics too), is reported with one
+ * WARNING, and txguard starts empty; a missing file (the first start, or
+ * txguard.persist was off) is no problem and says nothing, as with
+ * pg_stat_statements.  The file is removed
  * once read, so a crash restart later never brings back old data.
  *
  * A file written with other sizes is loaded as far as it fits: the newest
- * history records that fit txguard.history_size, the most recently seen
- * statements that fit txguard.max_statements, texts cut to
- * txguard.max_statement_length on a character boundary.
+ * history records that fit txguard.history_size, the most recently counted
+ * keys that fit each table, texts cut to txguard.max_statement_length on a
+ * character boundary.
  *
  * Both run in the postmaster (or a single-user backend) while no other
  * process uses the segment, so no lock is needed; they may allocate and
@@ -31,7 +33,7 @@
  * checks, and never ERRORs on bad data.
  *
  * IDENTIFICATION
- *	  src/persist.c
+ *	  src/store/persist.c
  *
  *-------------------------------------------------------------------------
  */
@@ -50,19 +52,20 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "compat.h"
+#include "guc.h"
+#include "persist.h"
+#include "ring.h"
 #include "shmem.h"
-#include "txguard.h"
+#include "stats.h"
 
 #define PERSIST_FILE		PGSTAT_STAT_PERMANENT_DIRECTORY "/txguard.stat"
 #define PERSIST_TMPFILE		PERSIST_FILE ".tmp"
 
 #define PERSIST_MAGIC		0x54584753	/* "TXGS" */
-#define PERSIST_FORMAT		1
+#define PERSIST_FORMAT		2	/* 1: txguard 1.1 */
 
 /* Sizes of the fixed parts, to recognise a file of another layout */
 #define RECORD_FIXED		offsetof(TxgRecord, statement)
-#define STMT_FIXED			offsetof(TxgStmtStatsEntry, text)
 
 /* The file: this header, then the sections, then a CRC of all before it */
 typedef struct PersistHeader
@@ -71,9 +74,8 @@ typedef struct PersistHeader
 	uint32		format;
 	uint32		pg_major;		/* PG_VERSION_NUM / 100 */
 	uint32		record_fixed;
-	uint32		stmt_fixed;
-	uint32		stats_entry_size;
-	uint32		db_entry_size;
+	uint32		counters_size;
+	uint32		key_size[TXG_NSTATS];
 	int32		history_size;	/* settings that sized the data */
 	int32		max_statement_length;
 	int32		max_statements;
@@ -81,14 +83,18 @@ typedef struct PersistHeader
 	TimestampTz stats_reset;
 	TimestampTz saved_at;
 	int64		history_dropped;
-	int64		stats_dropped;
-	int64		stmt_evicted;
-	int64		db_dropped;
+	int64		evicted[TXG_NSTATS];
 	uint32		n_records;		/* oldest first */
-	uint32		n_stats;
-	uint32		n_db;
-	uint32		n_stmt;			/* least recently seen first */
+	uint32		n_rows[TXG_NSTATS]; /* least recently counted first */
 } PersistHeader;
+
+/* One saved statistics row: the key, then this, then the text if any */
+typedef struct PersistRow
+{
+	TxgCountersData counters;
+	int32		encoding;
+	bool		text_truncated;
+} PersistRow;
 
 /* When the saved data was restored at start-up, 0 if it was not */
 static TimestampTz restored_at = 0;
@@ -121,10 +127,78 @@ put(Writer *w, const void *data, Size len)
 static void
 put_text(Writer *w, const char *text)
 {
-	int32		len = strlen(text);
+	int32		len = text ? strlen(text) : 0;
 
 	put(w, &len, sizeof(len));
 	put(w, text, len);
+}
+
+/* What the postmaster collects before it writes */
+typedef struct Collected
+{
+	int			n;
+	int			size;
+	char	  **items;			/* palloc'd copies */
+	Size		key_size;
+} Collected;
+
+static void
+collect_record(TxgRecord *rec, void *arg)
+{
+	Collected  *c = (Collected *) arg;
+	Size		len = RECORD_FIXED + strlen(rec->statement) + 1;
+
+	if (c->n == c->size)
+	{
+		c->size = Max(c->size * 2, 64);
+		c->items = c->items ? repalloc(c->items, c->size * sizeof(char *)) :
+			palloc(c->size * sizeof(char *));
+	}
+	c->items[c->n] = palloc(len);
+	memcpy(c->items[c->n], rec, len);
+	c->n++;
+}
+
+/* A copy of a row: PersistRow, key, text */
+static void
+collect_row(const TxgStatsRow *row, void *arg)
+{
+	Collected  *c = (Collected *) arg;
+	Size		tlen = row->text ? strlen(row->text) + 1 : 1;
+	char	   *p;
+	PersistRow *pr;
+
+	if (c->n == c->size)
+	{
+		c->size = Max(c->size * 2, 64);
+		c->items = c->items ? repalloc(c->items, c->size * sizeof(char *)) :
+			palloc(c->size * sizeof(char *));
+	}
+	p = palloc(sizeof(PersistRow) + c->key_size + tlen);
+	pr = (PersistRow *) p;
+	pr->counters = row->counters;
+	pr->encoding = row->encoding;
+	pr->text_truncated = row->text_truncated;
+	memcpy(p + sizeof(PersistRow), row->key, c->key_size);
+	memcpy(p + sizeof(PersistRow) + c->key_size, row->text ? row->text : "", tlen);
+	c->items[c->n++] = p;
+}
+
+static int
+cmp_last_seen(const void *a, const void *b)
+{
+	const PersistRow *ra = *(PersistRow *const *) a;
+	const PersistRow *rb = *(PersistRow *const *) b;
+	int64		la = ra->counters.v[TXG_C_LAST_SEEN];
+	int64		lb = rb->counters.v[TXG_C_LAST_SEEN];
+
+	return (la > lb) - (la < lb);
+}
+
+static Size
+key_size_of(TxgStatsTable which)
+{
+	return txg_table_key_size(txg_shm.tables[which]);
 }
 
 /*
@@ -135,12 +209,11 @@ txg_persist_save(int code, Datum arg)
 {
 	Writer		w;
 	PersistHeader hdr;
-	uint64		next;
-	uint64		first;
-	char	   *buf;
+	Collected	records;
+	Collected	rows[TXG_NSTATS];
 
 	/* never after a crash, and only if wanted */
-	if (code != 0 || txg_sh == NULL)
+	if (code != 0 || txg_shm.sh == NULL)
 		return;
 	if (!txg_persist)
 	{
@@ -153,40 +226,35 @@ txg_persist_save(int code, Datum arg)
 	hdr.format = PERSIST_FORMAT;
 	hdr.pg_major = PG_VERSION_NUM / 100;
 	hdr.record_fixed = RECORD_FIXED;
-	hdr.stmt_fixed = STMT_FIXED;
-	hdr.stats_entry_size = sizeof(TxgStatsEntry);
-	hdr.db_entry_size = sizeof(TxgDbStatsEntry);
-	hdr.history_size = txg_sh->history_size;
-	hdr.max_statement_length = txg_sh->max_statement_length;
-	hdr.max_statements = txg_sh->max_statements;
-	hdr.stats_reset = txg_sh->stats_reset;
+	hdr.counters_size = sizeof(TxgCountersData);
+	hdr.history_size = txg_shm.sh->history_size;
+	hdr.max_statement_length = txg_shm.sh->max_statement_length;
+	hdr.max_statements = txg_max_statements;
+	hdr.stats_reset = txg_shm.sh->stats_reset;
 	hdr.saved_at = GetCurrentTimestamp();
-	hdr.history_dropped = (int64) pg_atomic_read_u64(&txg_sh->dropped);
-	hdr.stats_dropped = txg_sh->stats_dropped;
-	hdr.stmt_evicted = txg_sh->stmt_evicted;
-	hdr.db_dropped = txg_sh->db_dropped;
-
-	/* the visible ring records, oldest first */
-	next = pg_atomic_read_u64(&txg_sh->next_seq);
-	hdr.next_seq = next;
-	first = next > (uint64) txg_sh->history_size ?
-		next - txg_sh->history_size + 1 : 1;
-	if (first <= pg_atomic_read_u64(&txg_sh->reset_seq))
-		first = pg_atomic_read_u64(&txg_sh->reset_seq) + 1;
-	buf = palloc(txg_sh->entry_size);
-	for (uint64 seq = first; seq <= next; seq++)
 	{
-		TxgEntryHeader *e = txg_ring_entry_at((int) ((seq - 1) % txg_sh->history_size));
+		int			size;
+		int64		written;
+		int64		overwritten;
 
-		if (txg_entry_read(e, buf, txg_sh->entry_size) &&
-			ENTRY_RECORD(buf)->seq == seq)
-			hdr.n_records++;
+		txg_ring_counts(&size, &written, &overwritten, &hdr.history_dropped);
 	}
-	for (int i = 0; i < TXG_STATS_ENTRIES; i++)
-		hdr.n_stats += txg_sh_stats[i].used ? 1 : 0;
-	for (int i = 0; i < TXG_DB_ENTRIES; i++)
-		hdr.n_db += txg_sh_dbstats[i].used ? 1 : 0;
-	hdr.n_stmt = txg_sh->stmt_used;
+	hdr.next_seq = txg_ring_next_seq();
+
+	memset(&records, 0, sizeof(records));
+	txg_ring_scan(0, collect_record, &records);
+	hdr.n_records = records.n;
+	for (int i = 0; i < TXG_NSTATS; i++)
+	{
+		memset(&rows[i], 0, sizeof(rows[i]));
+		rows[i].key_size = key_size_of((TxgStatsTable) i);
+		txg_stats_scan((TxgStatsTable) i, collect_row, &rows[i]);
+		if (rows[i].n > 1)
+			qsort(rows[i].items, rows[i].n, sizeof(char *), cmp_last_seen);
+		hdr.key_size[i] = rows[i].key_size;
+		hdr.n_rows[i] = rows[i].n;
+		hdr.evicted[i] = txg_table_evicted(txg_shm.tables[i]);
+	}
 
 	w.file = AllocateFile(PERSIST_TMPFILE, PG_BINARY_W);
 	if (w.file == NULL)
@@ -200,28 +268,25 @@ txg_persist_save(int code, Datum arg)
 	w.failed = false;
 	put(&w, &hdr, sizeof(hdr));
 
-	for (uint64 seq = first; seq <= next; seq++)
+	for (int r = 0; r < records.n; r++)
 	{
-		TxgEntryHeader *e = txg_ring_entry_at((int) ((seq - 1) % txg_sh->history_size));
-		TxgRecord  *rec = ENTRY_RECORD(buf);
+		const TxgRecord *rec = (const TxgRecord *) records.items[r];
 
-		if (!txg_entry_read(e, buf, txg_sh->entry_size) || rec->seq != seq)
-			continue;
 		put(&w, rec, RECORD_FIXED);
 		put_text(&w, rec->statement);
 	}
-	for (int i = 0; i < TXG_STATS_ENTRIES; i++)
-		if (txg_sh_stats[i].used)
-			put(&w, &txg_sh_stats[i], sizeof(TxgStatsEntry));
-	for (int i = 0; i < TXG_DB_ENTRIES; i++)
-		if (txg_sh_dbstats[i].used)
-			put(&w, &txg_sh_dbstats[i], sizeof(TxgDbStatsEntry));
-	for (int i = txg_sh->stmt_lru_tail; i >= 0; i = txg_stmt_entry(i)->lru_prev)
+	for (int i = 0; i < TXG_NSTATS; i++)
 	{
-		TxgStmtStatsEntry *e = txg_stmt_entry(i);
+		bool		has_text = txg_table_text_size(txg_shm.tables[i]) > 0;
 
-		put(&w, e, STMT_FIXED);
-		put_text(&w, e->text);
+		for (int r = 0; r < rows[i].n; r++)
+		{
+			const char *p = rows[i].items[r];
+
+			put(&w, p, sizeof(PersistRow) + rows[i].key_size);
+			if (has_text)
+				put_text(&w, p + sizeof(PersistRow) + rows[i].key_size);
+		}
 	}
 
 	FIN_CRC32C(w.crc);
@@ -229,7 +294,6 @@ txg_persist_save(int code, Datum arg)
 		w.failed = true;
 	if (FreeFile(w.file) != 0)
 		w.failed = true;
-	pfree(buf);
 
 	if (w.failed)
 	{
@@ -319,12 +383,7 @@ report(LoadProblem problem, const PersistHeader *hdr)
 	switch (problem)
 	{
 		case LOAD_OK:
-			return;
 		case LOAD_MISSING:
-			ereport(WARNING,
-					(errmsg("txguard found no saved statistics and history, and starts empty"),
-					 errdetail("File \"%s\" does not exist, as at the first start and after a crash.",
-							   PERSIST_FILE)));
 			return;
 		case LOAD_UNREADABLE:
 			detail = "It cannot be read.";
@@ -348,7 +407,7 @@ report(LoadProblem problem, const PersistHeader *hdr)
 					 errdetail("It was written in format version %u for PostgreSQL %u; this txguard reads format version %d for PostgreSQL %d.",
 							   hdr->format, hdr->pg_major, PERSIST_FORMAT,
 							   PG_VERSION_NUM / 100),
-					 errhint("txguard starts with empty statistics and history.")));
+					 errhint("Nothing needs to be done: txguard starts with empty statistics and history.")));
 			return;
 		case LOAD_LAYOUT:
 			detail = "Its records have another layout.";
@@ -361,7 +420,7 @@ report(LoadProblem problem, const PersistHeader *hdr)
 			(errmsg("could not restore txguard's statistics and history from file \"%s\"",
 					PERSIST_FILE),
 			 errdetail_internal("%s", detail),
-			 errhint("txguard starts with empty statistics and history.")));
+			 errhint("Nothing needs to be done: txguard starts with empty statistics and history.")));
 }
 
 /* Did the cluster shut down cleanly last time? */
@@ -387,7 +446,7 @@ read_file(char **data, Size *len)
 
 	if (stat(PERSIST_FILE, &st) != 0)
 		return errno == ENOENT ? LOAD_MISSING : LOAD_UNREADABLE;
-	if (st.st_size < (off_t) (sizeof(PersistHeader) + sizeof(pg_crc32c)))
+	if (st.st_size < (off_t) (sizeof(uint32) * 2))
 		return LOAD_TRUNCATED;
 	if (st.st_size > (off_t) MaxAllocSize)
 		return LOAD_DAMAGED;
@@ -406,6 +465,19 @@ read_file(char **data, Size *len)
 	return LOAD_OK;
 }
 
+/* Walk one statistics row; false if it does not fit the buffer */
+static bool
+take_row(Reader *r, uint32 key_size, bool has_text, const char **fixed,
+		 const char **text, int32 *tlen)
+{
+	*fixed = take(r, sizeof(PersistRow) + key_size);
+	*text = NULL;
+	*tlen = 0;
+	if (*fixed == NULL)
+		return false;
+	return !has_text || take_text(r, text, tlen);
+}
+
 /*
  * Check a file read into memory and restore it; nothing is restored unless
  * the whole file is sound.
@@ -417,19 +489,29 @@ restore(const char *data, Size len, PersistHeader *hdr)
 	pg_crc32c	crc;
 	pg_crc32c	saved_crc;
 	Size		records_pos;
-	uint32		skip_records;
-	uint32		skip_stmt;
+	uint32		skip;
 	uint64		seq;
+	bool		has_text[TXG_NSTATS];
 
-	memcpy(hdr, data, sizeof(PersistHeader));
+	if (len < sizeof(uint32) * 2)
+		return LOAD_TRUNCATED;
+	memset(hdr, 0, sizeof(PersistHeader));
+	memcpy(hdr, data, Min(len, sizeof(PersistHeader)));
 	if (hdr->magic != PERSIST_MAGIC)
 		return LOAD_FOREIGN;
 	if (hdr->format != PERSIST_FORMAT || hdr->pg_major != PG_VERSION_NUM / 100)
 		return LOAD_VERSION;
-	if (hdr->record_fixed != RECORD_FIXED || hdr->stmt_fixed != STMT_FIXED ||
-		hdr->stats_entry_size != sizeof(TxgStatsEntry) ||
-		hdr->db_entry_size != sizeof(TxgDbStatsEntry))
+	if (len < sizeof(PersistHeader) + sizeof(pg_crc32c))
+		return LOAD_TRUNCATED;
+	if (hdr->record_fixed != RECORD_FIXED ||
+		hdr->counters_size != sizeof(TxgCountersData))
 		return LOAD_LAYOUT;
+	for (int i = 0; i < TXG_NSTATS; i++)
+	{
+		if (hdr->key_size[i] != key_size_of((TxgStatsTable) i))
+			return LOAD_LAYOUT;
+		has_text[i] = txg_table_text_size(txg_shm.tables[i]) > 0;
+	}
 
 	/* the checksum covers everything before it */
 	INIT_CRC32C(crc);
@@ -452,27 +534,29 @@ restore(const char *data, Size len, PersistHeader *hdr)
 		if (take(&r, RECORD_FIXED) == NULL || !take_text(&r, &text, &tlen))
 			return LOAD_DAMAGED;
 	}
-	if (take(&r, (Size) hdr->n_stats * sizeof(TxgStatsEntry)) == NULL ||
-		take(&r, (Size) hdr->n_db * sizeof(TxgDbStatsEntry)) == NULL)
-		return LOAD_DAMAGED;
-	for (uint32 i = 0; i < hdr->n_stmt; i++)
+	for (int t = 0; t < TXG_NSTATS; t++)
 	{
-		const char *text;
-		int32		tlen;
+		for (uint32 i = 0; i < hdr->n_rows[t]; i++)
+		{
+			const char *fixed;
+			const char *text;
+			int32		tlen;
 
-		if (take(&r, STMT_FIXED) == NULL || !take_text(&r, &text, &tlen))
-			return LOAD_DAMAGED;
+			if (!take_row(&r, hdr->key_size[t], has_text[t], &fixed, &text,
+						  &tlen))
+				return LOAD_DAMAGED;
+		}
 	}
 	if (r.pos != r.len)
 		return LOAD_DAMAGED;
 
 	/* second pass: restore, keeping the newest that fit */
 	r.pos = records_pos;
-	skip_records = hdr->n_records > (uint32) txg_sh->history_size ?
-		hdr->n_records - txg_sh->history_size : 0;
+	skip = hdr->n_records > (uint32) txg_shm.sh->history_size ?
+		hdr->n_records - txg_shm.sh->history_size : 0;
 	seq = 0;
 	{
-		TxgRecord  *rec = palloc0(txg_sh->record_size);
+		TxgRecord  *rec = palloc0(txg_shm.sh->record_size);
 
 		for (uint32 i = 0; i < hdr->n_records; i++)
 		{
@@ -481,13 +565,13 @@ restore(const char *data, Size len, PersistHeader *hdr)
 			int32		tlen;
 
 			(void) take_text(&r, &text, &tlen);
-			if (i < skip_records)
+			if (i < skip)
 				continue;
 			memcpy(rec, fixed, RECORD_FIXED);
 			if (!PG_VALID_BE_ENCODING(rec->encoding))
 				rec->encoding = PG_SQL_ASCII;
 			if (fit_text(rec->statement, text, tlen,
-						 txg_sh->max_statement_length, rec->encoding))
+						 txg_shm.sh->max_statement_length, rec->encoding))
 				rec->stmt_truncated = true;
 			/* keep the saved positions, in order */
 			seq = Max(rec->seq, seq + 1);
@@ -495,55 +579,50 @@ restore(const char *data, Size len, PersistHeader *hdr)
 		}
 		pfree(rec);
 	}
-	if (pg_atomic_read_u64(&txg_sh->next_seq) < hdr->next_seq)
-		pg_atomic_write_u64(&txg_sh->next_seq, hdr->next_seq);
-	pg_atomic_write_u64(&txg_sh->dropped, (uint64) Max(hdr->history_dropped, 0));
+	txg_ring_restore_counters(hdr->next_seq, hdr->history_dropped);
 
-	for (uint32 i = 0; i < hdr->n_stats; i++)
+	for (int t = 0; t < TXG_NSTATS; t++)
 	{
-		TxgStatsEntry e;
+		int			max = txg_table_max(txg_shm.tables[t]);
+		int			text_size = txg_table_text_size(txg_shm.tables[t]);
+		char	   *textbuf = palloc(Max(text_size, 1));
 
-		memcpy(&e, take(&r, sizeof(e)), sizeof(e));
-		txg_stats_restore_role(&e);
-	}
-	for (uint32 i = 0; i < hdr->n_db; i++)
-	{
-		TxgDbStatsEntry e;
-
-		memcpy(&e, take(&r, sizeof(e)), sizeof(e));
-		txg_stats_restore_db(&e);
-	}
-	skip_stmt = hdr->n_stmt > (uint32) txg_sh->max_statements ?
-		hdr->n_stmt - txg_sh->max_statements : 0;
-	{
-		TxgStmtStatsEntry *e = palloc0(txg_sh->stmt_entry_size);
-
-		for (uint32 i = 0; i < hdr->n_stmt; i++)
+		skip = hdr->n_rows[t] > (uint32) max ? hdr->n_rows[t] - max : 0;
+		for (uint32 i = 0; i < hdr->n_rows[t]; i++)
 		{
-			const char *fixed = take(&r, STMT_FIXED);
+			const char *fixed;
 			const char *text;
 			int32		tlen;
+			PersistRow	pr;
+			TxgStatsRow row;
 
-			(void) take_text(&r, &text, &tlen);
-			if (i < skip_stmt)
+			(void) take_row(&r, hdr->key_size[t], has_text[t], &fixed, &text,
+							&tlen);
+			if (i < skip)
 				continue;
-			memcpy(e, fixed, STMT_FIXED);
-			if (!PG_VALID_BE_ENCODING(e->encoding))
-				e->encoding = PG_SQL_ASCII;
-			if (fit_text(e->text, text, tlen, txg_sh->max_statement_length,
-						 e->encoding))
-				e->text_truncated = true;
-			txg_stats_restore_stmt(e);
+			memcpy(&pr, fixed, sizeof(pr));
+			row.key = fixed + sizeof(PersistRow);
+			row.counters = pr.counters;
+			row.encoding = PG_VALID_BE_ENCODING(pr.encoding) ?
+				pr.encoding : PG_SQL_ASCII;
+			row.text_truncated = pr.text_truncated;
+			row.text = NULL;
+			if (has_text[t])
+			{
+				if (fit_text(textbuf, text, tlen, text_size - 1, row.encoding))
+					row.text_truncated = true;
+				row.text = textbuf;
+			}
+			txg_stats_restore((TxgStatsTable) t, &row);
 		}
-		pfree(e);
+		pfree(textbuf);
 	}
-	txg_stats_restore_counters(hdr->stats_reset, hdr->stats_dropped,
-							   hdr->stmt_evicted, hdr->db_dropped);
+	txg_stats_restore_meta(hdr->stats_reset, hdr->evicted);
 	return LOAD_OK;
 }
 
 /*
- * Called by shmem.c when the postmaster has created an empty segment.
+ * Called by store.c when the postmaster has created an empty segment.
  */
 void
 txg_persist_load(void)
@@ -573,11 +652,12 @@ txg_persist_load(void)
 		ereport(LOG,
 				(errmsg("txguard restored the statistics and history saved at %s",
 						timestamptz_to_str(hdr.saved_at)),
-				 errdetail("History records: %u; statistics keys: %u; statements: %u; databases: %u.",
-						   Min(hdr.n_records, (uint32) txg_sh->history_size),
-						   hdr.n_stats,
-						   Min(hdr.n_stmt, (uint32) txg_sh->max_statements),
-						   hdr.n_db)));
+				 errdetail("History records: %u; statistics keys: %u; statements: %u; databases: %u; applications: %u.",
+						   Min(hdr.n_records, (uint32) txg_shm.sh->history_size),
+						   Min(hdr.n_rows[TXG_STATS_ROLE], (uint32) TXG_ROLE_STATS_MAX),
+						   Min(hdr.n_rows[TXG_STATS_STMT], (uint32) txg_max_statements),
+						   Min(hdr.n_rows[TXG_STATS_DB], (uint32) TXG_DB_STATS_MAX),
+						   Min(hdr.n_rows[TXG_STATS_APP], (uint32) TXG_APP_STATS_MAX))));
 	}
 	else
 		report(problem, &hdr);

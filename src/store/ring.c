@@ -27,12 +27,13 @@
  *
  * Readers (txg_ring_scan) copy one entry at a time into a buffer of their
  * own and hand it to a callback, which may raise errors: nothing is held
- * then.  An entry the filter rejects is skipped after reading its fixed
+ * then.  The live counters of an episode still open are its owner's
+ * slot's (slots.c); the SQL functions merge them.  An entry the filter rejects is skipped after reading its fixed
  * header only.  The abort path here never raises an ERROR and never
  * allocates.
  *
  * IDENTIFICATION
- *	  src/ring.c
+ *	  src/store/ring.c
  *
  *-------------------------------------------------------------------------
  */
@@ -41,67 +42,14 @@
 #include "miscadmin.h"
 #include "port/atomics.h"
 
-#include "compat.h"
+#include "guc.h"
+#include "ring.h"
 #include "shmem.h"
-#include "txguard.h"
-
-/* ---- seqlock helpers (also used by slots.c) ---- */
-
-/*
- * Make the entry's counter odd: true if this backend now owns the entry.
- * Spins a bounded number of times while another writer owns it.
- */
-bool
-txg_entry_begin_write(TxgEntryHeader *e)
-{
-	for (int i = 0; i < 1000; i++)
-	{
-		uint32		cc = pg_atomic_read_u32(&e->changecount);
-
-		/* the compare-and-swap is a full memory barrier */
-		if ((cc & 1) == 0 &&
-			pg_atomic_compare_exchange_u32(&e->changecount, &cc, cc + 1))
-			return true;
-		pg_spin_delay();
-	}
-	return false;
-}
-
-void
-txg_entry_end_write(TxgEntryHeader *e)
-{
-	/* the fetch-and-add is a full memory barrier */
-	pg_atomic_fetch_add_u32(&e->changecount, 1);
-}
-
-/*
- * Copy the first 'size' bytes of an entry consistently into dst.  False if
- * it kept changing.
- */
-bool
-txg_entry_read(TxgEntryHeader *e, char *dst, Size size)
-{
-	for (int i = 0; i < 100; i++)
-	{
-		uint32		before;
-		uint32		after;
-
-		before = pg_atomic_read_u32(&e->changecount);
-		pg_read_barrier();
-		memcpy(dst, e, size);
-		pg_read_barrier();
-		after = pg_atomic_read_u32(&e->changecount);
-		if (before == after && (before & 1) == 0)
-			return true;
-		pg_spin_delay();
-	}
-	return false;
-}
 
 static TxgEntryHeader *
 ring_entry(uint64 seq)
 {
-	return txg_ring_entry_at((int) ((seq - 1) % txg_sh->history_size));
+	return txg_ring_entry_at((int) ((seq - 1) % txg_shm.sh->history_size));
 }
 
 /* ---- writers (abort path) ---- */
@@ -118,10 +66,10 @@ txg_ring_add(TxgRecord *rec)
 	bool		written = false;
 
 	rec->seq = 0;
-	if (txg_sh == NULL || txg_sh->history_size == 0)
+	if (txg_shm.sh == NULL || txg_shm.sh->history_size == 0)
 		return;
 
-	seq = pg_atomic_add_fetch_u64(&txg_sh->next_seq, 1);
+	seq = pg_atomic_add_fetch_u64(&txg_shm.sh->next_seq, 1);
 	e = ring_entry(seq);
 	if (unlikely(txg_debug_ring_delay > 0))
 		pg_usleep(txg_debug_ring_delay * 1000L);
@@ -132,12 +80,12 @@ txg_ring_add(TxgRecord *rec)
 		 * may find the ring wrapped past it: never overwrite a newer record
 		 * with an older one.
 		 */
-		if (ENTRY_RECORD(e)->seq < seq)
+		if (TXG_ENTRY_RECORD(e)->seq < seq)
 		{
-			memcpy(ENTRY_RECORD(e), rec, txg_sh->record_size);
-			ENTRY_RECORD(e)->seq = seq;
+			memcpy(TXG_ENTRY_RECORD(e), rec, txg_shm.sh->record_size);
+			TXG_ENTRY_RECORD(e)->seq = seq;
 			if (!txg_store_detail)
-				ENTRY_RECORD(e)->detail[0] = '\0';
+				TXG_ENTRY_RECORD(e)->detail[0] = '\0';
 			written = true;
 		}
 		txg_entry_end_write(e);
@@ -145,7 +93,7 @@ txg_ring_add(TxgRecord *rec)
 	if (written)
 		rec->seq = seq;
 	else
-		pg_atomic_fetch_add_u64(&txg_sh->dropped, 1);
+		pg_atomic_fetch_add_u64(&txg_shm.sh->dropped, 1);
 }
 
 /*
@@ -156,13 +104,13 @@ txg_ring_complete(const TxgRecord *rec)
 {
 	TxgEntryHeader *e;
 
-	if (txg_sh == NULL || txg_sh->history_size == 0 || rec->seq == 0)
+	if (txg_shm.sh == NULL || txg_shm.sh->history_size == 0 || rec->seq == 0)
 		return;
 
 	e = ring_entry(rec->seq);
 	if (txg_entry_begin_write(e))
 	{
-		TxgRecord  *dst = ENTRY_RECORD(e);
+		TxgRecord  *dst = TXG_ENTRY_RECORD(e);
 
 		if (dst->seq == rec->seq)
 		{
@@ -184,11 +132,11 @@ txg_ring_restore(const TxgRecord *rec, uint64 seq)
 {
 	TxgEntryHeader *e = ring_entry(seq);
 
-	memcpy(ENTRY_RECORD(e), rec, txg_sh->record_size);
-	ENTRY_RECORD(e)->seq = seq;
-	ENTRY_RECORD(e)->slot = -1;
-	if (pg_atomic_read_u64(&txg_sh->next_seq) < seq)
-		pg_atomic_write_u64(&txg_sh->next_seq, seq);
+	memcpy(TXG_ENTRY_RECORD(e), rec, txg_shm.sh->record_size);
+	TXG_ENTRY_RECORD(e)->seq = seq;
+	TXG_ENTRY_RECORD(e)->slot = -1;
+	if (pg_atomic_read_u64(&txg_shm.sh->next_seq) < seq)
+		pg_atomic_write_u64(&txg_shm.sh->next_seq, seq);
 }
 
 /* ---- readers ---- */
@@ -196,24 +144,23 @@ txg_ring_restore(const TxgRecord *rec, uint64 seq)
 /*
  * Call 'emit' for every visible record of the ring, oldest position first,
  * each copied consistently into one buffer.  If 'pid' is not 0, records of
- * other processes are skipped without copying them.  An open episode's
- * ignored-command count is taken live from its owner's slot.  The callback
- * may raise errors; nothing is held while it runs.
+ * other processes are skipped without copying them.  The callback may
+ * raise errors; nothing is held while it runs.
  */
 void
 txg_ring_scan(int pid, txg_record_callback emit, void *arg)
 {
-	Size		esize = txg_sh->entry_size;
-	Size		head = ENTRY_HEADER_SIZE + offsetof(TxgRecord, backend_start);
+	Size		esize = txg_shm.sh->entry_size;
+	Size		head = TXG_ENTRY_HEADER_SIZE + offsetof(TxgRecord, backend_start);
 	char	   *buf = palloc(esize);
-	TxgRecord  *rec = ENTRY_RECORD(buf);
-	uint64		reset_seq = pg_atomic_read_u64(&txg_sh->reset_seq);
-	uint64		next = pg_atomic_read_u64(&txg_sh->next_seq);
+	TxgRecord  *rec = TXG_ENTRY_RECORD(buf);
+	uint64		reset_seq = pg_atomic_read_u64(&txg_shm.sh->reset_seq);
+	uint64		next = pg_atomic_read_u64(&txg_shm.sh->next_seq);
 	uint64		first;
 
 	/* the positions that can still be in the ring, oldest first */
-	first = next > (uint64) txg_sh->history_size ?
-		next - txg_sh->history_size + 1 : 1;
+	first = next > (uint64) txg_shm.sh->history_size ?
+		next - txg_shm.sh->history_size + 1 : 1;
 	if (first <= reset_seq)
 		first = reset_seq + 1;
 
@@ -230,9 +177,6 @@ txg_ring_scan(int pid, txg_record_callback emit, void *arg)
 		if (!txg_entry_read(e, buf, esize) || rec->seq != seq)
 			continue;
 
-		if (rec->ended_by == TXG_END_NONE)
-			txg_slot_live_counts(rec);
-
 		emit(rec, arg);
 	}
 	pfree(buf);
@@ -240,24 +184,44 @@ txg_ring_scan(int pid, txg_record_callback emit, void *arg)
 
 /* Counters of the ring for txguard_info() */
 void
-txg_ring_info(TxgInfo *info)
+txg_ring_counts(int *size, int64 *written, int64 *overwritten, int64 *dropped)
 {
-	uint64		next = pg_atomic_read_u64(&txg_sh->next_seq);
-	uint64		reset = pg_atomic_read_u64(&txg_sh->reset_seq);
-	uint64		written = next - reset;
+	uint64		next = pg_atomic_read_u64(&txg_shm.sh->next_seq);
+	uint64		reset = pg_atomic_read_u64(&txg_shm.sh->reset_seq);
+	uint64		n = next - reset;
 
-	info->history_size = txg_sh->history_size;
-	info->history_written = (int64) written;
-	info->history_overwritten = written > (uint64) txg_sh->history_size ?
-		(int64) (written - txg_sh->history_size) : 0;
-	info->history_dropped = (int64) pg_atomic_read_u64(&txg_sh->dropped);
+	*size = txg_shm.sh->history_size;
+	*written = (int64) n;
+	*overwritten = n > (uint64) txg_shm.sh->history_size ?
+		(int64) (n - txg_shm.sh->history_size) : 0;
+	*dropped = (int64) pg_atomic_read_u64(&txg_shm.sh->dropped);
 }
 
 /* Hide the whole ring (txguard_reset). */
 void
 txg_ring_reset(void)
 {
-	pg_atomic_write_u64(&txg_sh->reset_seq,
-						pg_atomic_read_u64(&txg_sh->next_seq));
-	pg_atomic_write_u64(&txg_sh->dropped, 0);
+	pg_atomic_write_u64(&txg_shm.sh->reset_seq,
+						pg_atomic_read_u64(&txg_shm.sh->next_seq));
+	pg_atomic_write_u64(&txg_shm.sh->dropped, 0);
+}
+
+/* The last position handed out (persist.c) */
+uint64
+txg_ring_next_seq(void)
+{
+	return pg_atomic_read_u64(&txg_shm.sh->next_seq);
+}
+
+/*
+ * After restoring saved records (persist.c, in the postmaster before any
+ * backend runs): go on from the saved position, with the saved count of
+ * dropped writes.
+ */
+void
+txg_ring_restore_counters(uint64 next_seq, int64 dropped)
+{
+	if (pg_atomic_read_u64(&txg_shm.sh->next_seq) < next_seq)
+		pg_atomic_write_u64(&txg_shm.sh->next_seq, next_seq);
+	pg_atomic_write_u64(&txg_shm.sh->dropped, (uint64) Max(dropped, 0));
 }

@@ -7,12 +7,23 @@
  * fixed-size record it is given (allocated at load time): no allocation,
  * no lock, no ERROR, and every text is cut to its field on a character
  * boundary of the database encoding, which is stored with the record so
- * that readers in other databases can convert it (funcs.c).
+ * that readers in other databases can convert it (sql/funcs.c).  Every
+ * text it is handed (the error's fields, the statement text the tracker
+ * points at) is copied before the hook returns: nothing is kept.
+ *
+ * Remote errors.  dblink and postgres_fdw raise the errors of another
+ * server as errors of their own, with the remote SQLSTATE; txguard knows
+ * them by the function that relays them (ErrorData.funcname, which is not
+ * translated) and marks the record "remote".  A relayed 25P02 is the
+ * consequence of an earlier error on the remote server: if that server
+ * runs txguard, the DETAIL names that error, and the record takes its
+ * SQLSTATE and message as the cause; otherwise the record keeps the 25P02,
+ * the one case where a 25P02 is a cause.
  *
  * This file keeps no state.
  *
  * IDENTIFICATION
- *	  src/capture.c
+ *	  src/capture/capture.c
  *
  *-------------------------------------------------------------------------
  */
@@ -26,29 +37,10 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "capture.h"
 #include "compat.h"
-#include "txguard.h"
-
-/*
- * Copy src into dst (dstsize bytes, NUL included), cutting at a character
- * boundary of the database encoding.  Never fails.
- */
-void
-txg_copy_text(char *dst, const char *src, int dstsize)
-{
-	int			len;
-
-	if (src == NULL)
-	{
-		dst[0] = '\0';
-		return;
-	}
-	len = strnlen(src, dstsize);
-	if (len >= dstsize)
-		len = pg_mbcliplen(src, len, dstsize - 1);
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-}
+#include "guc.h"
+#include "stmtsplit.h"
 
 static inline bool
 is_blank(char c)
@@ -111,6 +103,63 @@ capture_statement(TxgRecord *rec, const char *text, int len, bool partial)
 	rec->statement[len] = '\0';
 }
 
+/* The functions through which dblink and postgres_fdw relay remote errors */
+static bool
+relayed_from_remote(const ErrorData *edata)
+{
+	return edata->funcname != NULL &&
+		(strcmp(edata->funcname, "dblink_res_error") == 0 ||
+		 strcmp(edata->funcname, "pgfdw_report_error") == 0);
+}
+
+/*
+ * The cause a remote txguard named in the DETAIL of a 25P02 it annotated:
+ * "... an earlier error in statement N: ERROR XXXXX: message ( ...)"
+ * (annotate.c).  Sets the record's SQLSTATE and message; false if the
+ * DETAIL names none.  The message ends at the first " (" or " Statement: ",
+ * so a remote message holding one of those is cut there.
+ */
+static bool
+take_remote_cause(TxgRecord *rec, const char *detail)
+{
+	static const char lead[] = "The transaction was aborted by an earlier error in statement ";
+	const char *p;
+	const char *msg;
+	const char *end;
+	const char *paren;
+	int			len;
+
+	if (detail == NULL || (p = strstr(detail, lead)) == NULL)
+		return false;
+	p += sizeof(lead) - 1;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (strncmp(p, ": ERROR ", 8) != 0)
+		return false;
+	p += 8;
+	for (int i = 0; i < 5; i++)
+	{
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' && p[i] <= 'Z')))
+			return false;
+	}
+	if (strncmp(p + 5, ": ", 2) != 0)
+		return false;
+	msg = p + 7;
+	end = msg + strlen(msg);
+	paren = strstr(msg, " (");
+	if (paren != NULL && paren < end)
+		end = paren;
+	paren = strstr(msg, " Statement: ");
+	if (paren != NULL && paren < end)
+		end = paren;
+	len = Min(end - msg, (int) sizeof(rec->message) - 1);
+	len = pg_mbcliplen(msg, len, len);
+	rec->sqlerrcode = MAKE_SQLSTATE(p[0], p[1], p[2], p[3], p[4]);
+	memcpy(rec->message, msg, len);
+	rec->message[len] = '\0';
+	return true;
+}
+
 /*
  * Fill 'rec' from an error about to abort the transaction and the
  * statement stmt.c charged it to.
@@ -126,6 +175,7 @@ txg_capture_record(TxgRecord *rec, const ErrorData *edata,
 	rec->dbid = MyDatabaseId;
 	rec->userid = ref->userid;
 	rec->encoding = GetDatabaseEncoding();
+	rec->backend_type = (int32) MyBackendType;
 	rec->queryid = ref->queryid;
 	rec->xact_start = GetCurrentTransactionStartTimestamp();
 	rec->stmt_start = GetCurrentStatementStartTimestamp();
@@ -133,6 +183,7 @@ txg_capture_record(TxgRecord *rec, const ErrorData *edata,
 	rec->idle_since = rec->aborted_at;
 	rec->ended_at = 0;
 	rec->ignored = 0;
+	rec->repeats = 0;
 	rec->sqlerrcode = edata->sqlerrcode;
 	rec->stmt_ordinal = ref->ordinal;
 	rec->ended_by = TXG_END_NONE;
@@ -140,6 +191,17 @@ txg_capture_record(TxgRecord *rec, const ErrorData *edata,
 	rec->in_savepoint = false;
 	rec->at_commit = ref->at_commit;
 	rec->copy_in = ref->copy_in;
+	rec->remote = relayed_from_remote(edata);
+	rec->blocker_state = TXG_BLOCKER_NONE;
+	rec->blocker_pid = 0;
+	rec->blocker_userid = InvalidOid;
+	rec->blocker_backend_start = 0;
+	rec->blocker_xact_start = 0;
+	rec->blocker_appname[0] = '\0';
+	rec->blocker_statement[0] = '\0';
+	rec->lock_waited[0] = '\0';
+	rec->trace_id[0] = '\0';
+	rec->span_id[0] = '\0';
 	txg_copy_text(rec->appname, application_name, sizeof(rec->appname));
 	txg_copy_text(rec->client_addr,
 				  MyProcPort ? MyProcPort->remote_host : NULL,
@@ -154,5 +216,7 @@ txg_capture_record(TxgRecord *rec, const ErrorData *edata,
 	txg_copy_text(rec->datatype_name, edata->datatype_name, sizeof(rec->datatype_name));
 	txg_copy_text(rec->constraint_name, edata->constraint_name, sizeof(rec->constraint_name));
 	txg_copy_text(rec->internal_query, edata->internalquery, sizeof(rec->internal_query));
+	if (rec->remote && rec->sqlerrcode == ERRCODE_IN_FAILED_SQL_TRANSACTION)
+		(void) take_remote_cause(rec, edata->detail);
 	capture_statement(rec, ref->text, ref->len, ref->text_partial);
 }

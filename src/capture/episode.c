@@ -2,17 +2,26 @@
  *
  * episode.c
  *	  The life of an aborted transaction: its cause, the ignored commands,
- *	  every way it ends, and how a FATAL that ends it is classified.
+ *	  every way it ends, and how a FATAL that ends it is classified; and
+ *	  the transaction boundaries, which this file alone decides.
  *
- * This file owns all of that state; the hooks in hooks.c only report
- * events to it:
+ * The hooks in hooks.c only report events:
  *
- *	txg_episode_error		emit_log_hook saw an ERROR or FATAL
+ *	txg_episode_report		emit_log_hook saw a report
  *	txg_episode_abort		XACT_EVENT_ABORT / SUBXACT_EVENT_ABORT_SUB
  *	txg_episode_commit		XACT_EVENT_COMMIT / XACT_EVENT_PREPARE
- *	txg_episode_utility		a top-level TransactionStmt starts / ended
- *	txg_episode_safe_point	a top-level statement starts: a safe place
- *	txg_episode_backend_exit before_shmem_exit
+ *	txg_episode_utility_start / _done
+ *							a top-level TransactionStmt starts / returned
+ *	txg_episode_statement_start
+ *							a top-level statement starts: a safe place
+ *	txg_episode_backend_start / _exit
+ *							the session's first statement, its end
+ *
+ * Transaction boundaries.  A transaction ends at an abort or commit
+ * callback, or, leaving an aborted block, when ROLLBACK, COMMIT or PREPARE
+ * TRANSACTION returns (CleanupTransaction runs no callback).  This file
+ * tells the statement tracker (stmt.c) each time, so that it counts the
+ * next transaction from 1.
  *
  * The cause.  emit_log_hook copies an error that is about to abort the
  * transaction into the "pending" record, with the statement it belongs to
@@ -24,35 +33,46 @@
  * subtransaction) start nothing.
  *
  * The end.  ROLLBACK, ROLLBACK TO SAVEPOINT, COMMIT and PREPARE TRANSACTION
- * end an episode (txg_episode_utility); so does the end of the session
- * (txg_episode_backend_exit), whose reason a FATAL classified in
- * txg_episode_error gives.
+ * end an episode (txg_episode_utility_done); so does the end of the
+ * session, whose reason a FATAL classified in txg_episode_report gives.
  *
- * Rules.  txg_episode_error runs inside emit_log_hook, txg_episode_abort
+ * Rules.  txg_episode_report runs inside emit_log_hook, txg_episode_abort
  * inside AbortTransaction (after LWLockReleaseAll, interrupts held): both
- * never raise an ERROR, never allocate (the records are allocated once, at
- * load time) and never log.  The end-of-block record of an episode that ends there is
- * deferred to the next safe point (txg_episode_safe_point, or the end of
- * the session).  The only lock taken is txguard's statistics LWLock, inside
- * stats.c, never while it is held already, and never from the hook.
+ * never raise an ERROR, never allocate (the records are allocated once, in
+ * txg_episode_init) and never log; annotate.c's additions to a report are
+ * allocated by core's error machinery, in ErrorContext.  An end-of-block
+ * line of an episode that ends there waits for the next safe point
+ * (txg_episode_statement_start, a utility's end, or the end of the
+ * session).  The only lock taken is txguard's statistics LWLock, inside
+ * store/stats.c, never while it is held already, and never from the hook.
  *
  * IDENTIFICATION
- *	  src/episode.c
+ *	  src/capture/episode.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
-#include "pgstat.h"
+#include "storage/proc.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "annotate.h"
+#include "capture.h"
 #include "compat.h"
-#include "txguard.h"
+#include "endline.h"
+#include "episode.h"
+#include "guc.h"
+#include "idle_timeout.h"
+#include "ring.h"
+#include "slots.h"
+#include "stats.h"
+#include "stmt.h"
 
 typedef struct EpisodeState
 {
@@ -66,12 +86,13 @@ typedef struct EpisodeState
 	TxgRecord  *last;
 	bool		last_valid;
 	bool		open;
-	bool		tracked;		/* counted in the shared history/statistics */
+	bool		in_history;		/* written to the shared history */
+	bool		detailed;		/* counted per role, statement, application */
 	uint64		stats_generation;	/* statistics generation when counted */
 	char	   *cause_text;		/* the open episode's cause sentence */
-	int			cause_len;
-	TxgRecord  *deferred_log;	/* an ended episode whose end-of-block record waits */
-	bool		log_pending;
+	int			cause_len;		/* -1 until formatted */
+	TxgRecord  *deferred_line;	/* an ended episode whose line waits */
+	bool		line_pending;
 
 	/* transaction block bookkeeping */
 	bool		explicit_block; /* BEGIN seen in this transaction */
@@ -91,13 +112,13 @@ typedef struct EpisodeState
 
 static EpisodeState ep;
 
-/* A safe point has work to do (read by txg_episode_safe_point's fast path) */
+/* A safe point has work to do (read by txg_episode_statement_start) */
 bool		txg_episode_attention = false;
 
 static inline void
 update_attention(void)
 {
-	txg_episode_attention = ep.log_pending || ep.open ||
+	txg_episode_attention = ep.line_pending || ep.open ||
 		(ep.warn_hidden_errors && !ep.warned_hidden_errors);
 }
 
@@ -108,9 +129,32 @@ txg_episode_init(void)
 
 	ep.pending = MemoryContextAllocZero(TopMemoryContext, size);
 	ep.last = MemoryContextAllocZero(TopMemoryContext, size);
-	ep.deferred_log = MemoryContextAllocZero(TopMemoryContext, size);
+	ep.deferred_line = MemoryContextAllocZero(TopMemoryContext, size);
 	ep.cause_text = MemoryContextAllocZero(TopMemoryContext,
 										   txg_cause_bufsize());
+}
+
+/*
+ * Is this a process whose errors txguard follows?  Client backends only
+ * (and a single-user backend); parallel workers are skipped because the
+ * leader re-throws their errors and reports them itself.
+ */
+bool
+txg_is_client_backend(void)
+{
+	return MyProc != NULL &&
+		(MyBackendType == B_BACKEND || !IsUnderPostmaster) &&
+		!IsParallelWorker();
+}
+
+/* The session's first top-level statement: per-backend set-up */
+void
+txg_episode_backend_start(void)
+{
+	if (!txg_is_client_backend())
+		return;
+	txg_timeout_register();
+	txg_slot_clear();
 }
 
 /* Is an episode open?  (For the SQL functions.) */
@@ -133,14 +177,6 @@ txg_episode_last(TxgRecord *out)
 	return true;
 }
 
-/* Write an episode's end-of-block record: never from the abort path. */
-static void
-log_episode_end(const TxgRecord *rec)
-{
-	Assert(!ep.in_abort_path);
-	txg_log_episode_end(rec);
-}
-
 /* The open episode's cause sentence, formatted once, when first needed */
 static void
 format_cause(void)
@@ -148,6 +184,19 @@ format_cause(void)
 	if (ep.cause_len < 0)
 		ep.cause_len = txg_format_cause(ep.cause_text, txg_cause_bufsize(),
 										ep.last);
+}
+
+/* Write a waiting end-of-block line: only at a safe point */
+static void
+write_pending_line(void)
+{
+	Assert(!ep.in_abort_path);
+	if (ep.line_pending)
+	{
+		ep.line_pending = false;
+		update_attention();
+		txg_endline_write(ep.deferred_line);
+	}
 }
 
 /* A transaction ended normally, or without an error of its own. */
@@ -161,8 +210,8 @@ transaction_ended(void)
 }
 
 /*
- * Close the open episode.  'can_log': this is a safe place for ereport(WARNING);
- * otherwise the record waits for the next safe point.
+ * Close the open episode.  'can_log': this is a safe place for ereport();
+ * otherwise the line waits for the next safe point.
  */
 static void
 episode_close(TxgEndReason reason, bool can_log)
@@ -176,46 +225,35 @@ episode_close(TxgEndReason reason, bool can_log)
 	update_attention();
 
 	txg_slot_clear();
-	if (ep.tracked)
+	if (ep.in_history)
 		txg_ring_complete(rec);
-	txg_stats_count_end(rec, ep.tracked, ep.stats_generation);
+	txg_stats_count_end(rec, ep.detailed, ep.stats_generation);
 
-	if (txg_log_aborts)
+	if (!txg_endline_wanted(rec))
+		return;
+	if (can_log)
 	{
-		if (can_log)
-		{
-			if (ep.log_pending)
-			{
-				ep.log_pending = false;
-				update_attention();
-				log_episode_end(ep.deferred_log);
-			}
-			log_episode_end(rec);
-		}
-		else
-		{
-			/* a second unsafe end before a safe point replaces the first */
-			memcpy(ep.deferred_log, rec, txg_record_size());
-			ep.log_pending = true;
-			update_attention();
-		}
+		write_pending_line();
+		txg_endline_write(rec);
+	}
+	else
+	{
+		/* a second unsafe end before a safe point replaces the first */
+		memcpy(ep.deferred_line, rec, txg_record_size());
+		ep.line_pending = true;
+		update_attention();
 	}
 }
 
 /*
  * A top-level statement starts, or a utility ends: a safe place to write a
- * deferred end-of-block record, to warn about invisible errors, and to close an
- * episode whose end was not seen (the session is no longer aborted).
+ * waiting end-of-block line, to warn about invisible errors, and to close
+ * an episode whose end was not seen (the session is no longer aborted).
  */
 void
-txg_episode_safe_point_work(void)
+txg_episode_statement_start_work(void)
 {
-	if (ep.log_pending)
-	{
-		ep.log_pending = false;
-		update_attention();
-		log_episode_end(ep.deferred_log);
-	}
+	write_pending_line();
 	if (ep.open && !IsAbortedTransactionBlockState())
 		episode_close(TXG_END_ROLLBACK, true);
 	if (unlikely(ep.warn_hidden_errors && !ep.warned_hidden_errors))
@@ -224,50 +262,78 @@ txg_episode_safe_point_work(void)
 		update_attention();
 		ereport(WARNING,
 				(errmsg("txguard cannot see the errors of this session"),
-				 errdetail("Errors are not passed to emit_log_hook while \"log_min_messages\" is set to \"%s\".",
+				 errdetail("The server log does not take errors while \"log_min_messages\" is set to \"%s\", and txguard sees only what goes there.",
 						   GetConfigOption("log_min_messages", false, false)),
 				 errhint("Set \"log_min_messages\" to \"error\" or a lower level.")));
 	}
 }
 
+/* An error raised while the block is aborted: a consequence, never a cause */
+static void
+consequence(ErrorData *edata)
+{
+	TxgRecord  *rec = ep.last;
+
+	if (!ep.open)
+		return;
+	rec->ignored++;
+	rec->idle_since = GetCurrentTimestamp();
+	rec->copy_in = false;
+	txg_slot_touch(rec);
+	txg_timeout_arm();
+	if (txg_annotate != TXG_ANNOTATE_OFF)
+	{
+		format_cause();
+		txg_annotate_error(edata, rec, ep.cause_text, ep.cause_len);
+	}
+
+	/*
+	 * A client looping on an aborted connection must not flood the server
+	 * log: by default only the first annotated error of an episode goes
+	 * there.  The client still gets every one.
+	 */
+	if (txg_log_ignored == TXG_LOG_IGNORED_NONE ||
+		(txg_log_ignored == TXG_LOG_IGNORED_FIRST && rec->ignored > 1))
+		edata->output_to_server = false;
+}
+
+/* Why does this FATAL end a session whose block is aborted? */
+static TxgEndReason
+classify_fatal(const ErrorData *edata)
+{
+	switch (edata->sqlerrcode)
+	{
+		case ERRCODE_ADMIN_SHUTDOWN:
+
+			/*
+			 * txguard's timer asks for termination the way a SIGTERM does.
+			 * If a real SIGTERM (pg_terminate_backend, shutdown) came too,
+			 * the termination is the administrator's.
+			 */
+			return txg_timeout_ended_session() ?
+				TXG_END_TIMEOUT : TXG_END_TERMINATED;
+		case ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT:
+			return TXG_END_IDLE_TIMEOUT;
+		case ERRCODE_T_R_SERIALIZATION_FAILURE:
+		case ERRCODE_DATABASE_DROPPED:
+			/* "terminating connection due to conflict with recovery" */
+			return TXG_END_RECOVERY_CONFLICT;
+		default:
+			return TXG_END_FATAL;
+	}
+}
+
 /*
- * emit_log_hook saw an ERROR or FATAL of a client backend (never while the
- * hook is already running).
+ * emit_log_hook saw a report of a client backend (never while the hook is
+ * already running).
  */
 void
-txg_episode_error(ErrorData *edata)
+txg_episode_report(ErrorData *edata)
 {
 	if (edata->elevel == ERROR)
 	{
 		if (IsAbortedTransactionBlockState())
-		{
-			/* A consequence: never a cause. */
-			if (ep.open)
-			{
-				TxgRecord  *rec = ep.last;
-
-				rec->ignored++;
-				rec->idle_since = GetCurrentTimestamp();
-				rec->copy_in = false;
-				txg_slot_touch(rec);
-				txg_timeout_arm();
-				if (txg_annotate != TXG_ANNOTATE_OFF)
-				{
-					format_cause();
-					txg_annotate_error(edata, rec, ep.cause_text, ep.cause_len);
-				}
-
-				/*
-				 * A client looping on an aborted connection must not flood the
-				 * server log: by default only the first annotated error of an
-				 * episode goes there.  The client still gets every one.
-				 */
-				if (txg_log_ignored == TXG_LOG_IGNORED_NONE ||
-					(txg_log_ignored == TXG_LOG_IGNORED_FIRST &&
-					 rec->ignored > 1))
-					edata->output_to_server = false;
-			}
-		}
+			consequence(edata);
 		else if (IsTransactionOrTransactionBlock())
 		{
 			TxgStmtRef	ref;
@@ -277,38 +343,18 @@ txg_episode_error(ErrorData *edata)
 			ep.pending_valid = true;
 		}
 	}
-	else if (edata->elevel == FATAL && ep.open &&
-			 IsAbortedTransactionBlockState())
+	else if (edata->elevel == FATAL)
 	{
-		bool		ours = false;
-
-		switch (edata->sqlerrcode)
+		if (ep.open && IsAbortedTransactionBlockState())
 		{
-			case ERRCODE_ADMIN_SHUTDOWN:
-				/*
-				 * txguard's timer asks for termination the way a SIGTERM
-				 * does.  If a real SIGTERM (pg_terminate_backend, shutdown)
-				 * came too, the termination is the administrator's.
-				 */
-				ours = txg_timeout_fired && !TXG_KILLED_BY_SIGNAL();
-				ep.fatal_reason = ours ? TXG_END_TIMEOUT : TXG_END_TERMINATED;
-				break;
-			case ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT:
-				ep.fatal_reason = TXG_END_IDLE_TIMEOUT;
-				break;
-			case ERRCODE_T_R_SERIALIZATION_FAILURE:
-			case ERRCODE_DATABASE_DROPPED:
-				/* "terminating connection due to conflict with recovery" */
-				ep.fatal_reason = TXG_END_RECOVERY_CONFLICT;
-				break;
-			default:
-				ep.fatal_reason = TXG_END_FATAL;
-				break;
+			ep.fatal_reason = classify_fatal(edata);
+			format_cause();
+			txg_annotate_fatal(edata, ep.last, ep.cause_text, ep.cause_len,
+							   ep.fatal_reason);
 		}
-		format_cause();
-		txg_annotate_fatal(edata, ep.last, ep.cause_text, ep.cause_len,
-						   ours);
 	}
+	else
+		txg_endline_filter(edata);
 }
 
 /*
@@ -323,13 +369,23 @@ txg_episode_abort(bool sub)
 	ep.in_abort_path = true;
 	episode_abort(sub);
 	ep.in_abort_path = false;
+	if (!sub)
+		txg_stmt_xact_end();
+}
+
+/* Should this abort go to the shared history, and the detailed statistics? */
+static void
+what_to_keep(const TxgRecord *rec, bool *history, bool *detailed)
+{
+	*detailed = (txg_track != TXG_TRACK_NONE);
+	*history = txg_track == TXG_TRACK_ALL ||
+		(txg_track == TXG_TRACK_BLOCKS && rec->in_block);
 }
 
 static void
 episode_abort(bool sub)
 {
 	TxgRecord  *rec = ep.pending;
-	bool		tracked;
 
 	/* A COMMIT ... AND CHAIN that fails starts no new transaction. */
 	if (!sub && ep.block_ending)
@@ -380,20 +436,18 @@ episode_abort(bool sub)
 		rec->ended_at = rec->aborted_at;
 	}
 
-	tracked = txg_track == TXG_TRACK_ALL ||
-		(txg_track == TXG_TRACK_BLOCKS && rec->in_block);
+	what_to_keep(rec, &ep.in_history, &ep.detailed);
 	rec->slot = txg_slot_index();
 	rec->seq = 0;
-	if (tracked)
+	if (ep.in_history)
 		txg_ring_add(rec);
-	ep.stats_generation = txg_stats_count_abort(rec, sub, tracked);
+	ep.stats_generation = txg_stats_count_abort(rec, sub, ep.detailed);
 
 	if (rec->in_block)
 	{
 		ep.cause_len = -1;		/* formatted when first needed */
 		ep.open = true;
 		update_attention();
-		ep.tracked = tracked;
 		ep.fatal_reason = TXG_END_NONE;
 		txg_slot_publish(rec);
 
@@ -414,63 +468,19 @@ void
 txg_episode_commit(void)
 {
 	transaction_ended();
+	txg_stmt_xact_end();
 }
 
 /*
- * A top-level TransactionStmt starts ('done' false) or returned normally
- * ('done' true).  While the block is aborted only ROLLBACK, ROLLBACK TO
- * SAVEPOINT, COMMIT and PREPARE TRANSACTION get here; when one returns and
- * the block is no longer aborted, the exit is committed to happen.  An
- * error (ROLLBACK TO an unknown savepoint) leaves the session aborted and is
- * an ignored command.
+ * A top-level TransactionStmt starts.  While the block is aborted only
+ * ROLLBACK, ROLLBACK TO SAVEPOINT, COMMIT and PREPARE TRANSACTION get here.
  */
 void
-txg_episode_utility(TransactionStmt *tstmt, bool done)
+txg_episode_utility_start(TransactionStmt *tstmt)
 {
-	if (!done)
-	{
-		ep.utility_was_aborted = IsAbortedTransactionBlockState();
-		return;
-	}
-
+	ep.utility_was_aborted = IsAbortedTransactionBlockState();
 	if (ep.utility_was_aborted)
-	{
-		TxgEndReason reason;
-
-		if (IsAbortedTransactionBlockState())
-			return;
-
-		switch (tstmt->kind)
-		{
-			case TRANS_STMT_ROLLBACK_TO:
-				reason = TXG_END_ROLLBACK_TO;
-				break;
-			case TRANS_STMT_COMMIT:
-				reason = TXG_END_COMMIT;
-				break;
-			case TRANS_STMT_PREPARE:
-				reason = TXG_END_PREPARE;
-				break;
-			default:
-				reason = TXG_END_ROLLBACK;
-				break;
-		}
-		ep.pending_valid = false;
-		if (reason != TXG_END_ROLLBACK_TO)
-		{
-			ep.explicit_block = tstmt->chain;
-
-			/*
-			 * If only a savepoint was aborted, the transaction itself aborts
-			 * after this, and its abort event must not forget the chain.
-			 */
-			ep.chain_pending = tstmt->chain;
-			ep.block_ending = false;
-		}
-		if (ep.open)
-			episode_close(reason, true);
 		return;
-	}
 
 	switch (tstmt->kind)
 	{
@@ -497,6 +507,53 @@ txg_episode_utility(TransactionStmt *tstmt, bool done)
 }
 
 /*
+ * A top-level TransactionStmt returned normally.  If the block was aborted
+ * and no longer is, the exit happened: ROLLBACK, COMMIT and PREPARE end the
+ * transaction here (no callback runs for it), ROLLBACK TO SAVEPOINT only the
+ * episode.  An error (ROLLBACK TO an unknown savepoint) leaves the session
+ * aborted and is an ignored command.
+ */
+void
+txg_episode_utility_done(TransactionStmt *tstmt)
+{
+	TxgEndReason reason;
+
+	if (!ep.utility_was_aborted || IsAbortedTransactionBlockState())
+		return;
+
+	switch (tstmt->kind)
+	{
+		case TRANS_STMT_ROLLBACK_TO:
+			reason = TXG_END_ROLLBACK_TO;
+			break;
+		case TRANS_STMT_COMMIT:
+			reason = TXG_END_COMMIT;
+			break;
+		case TRANS_STMT_PREPARE:
+			reason = TXG_END_PREPARE;
+			break;
+		default:
+			reason = TXG_END_ROLLBACK;
+			break;
+	}
+	ep.pending_valid = false;
+	if (reason != TXG_END_ROLLBACK_TO)
+	{
+		ep.explicit_block = tstmt->chain;
+
+		/*
+		 * If only a savepoint was aborted, the transaction itself aborts
+		 * after this, and its abort event must not forget the chain.
+		 */
+		ep.chain_pending = tstmt->chain;
+		ep.block_ending = false;
+		txg_stmt_xact_end();
+	}
+	if (ep.open)
+		episode_close(reason, true);
+}
+
+/*
  * The session ends (before_shmem_exit).  Closes an open episode with the
  * reason a FATAL gave, or as a disconnect.
  */
@@ -505,20 +562,14 @@ txg_episode_backend_exit(void)
 {
 	TxgEndReason reason = ep.fatal_reason;
 
-	if (ep.log_pending)
-	{
-		ep.log_pending = false;
-		update_attention();
-		log_episode_end(ep.deferred_log);
-	}
-
+	write_pending_line();
 	if (!ep.open)
 		return;
 
 	if (reason == TXG_END_NONE)
 	{
 		/* The FATAL did not reach emit_log_hook (log_min_messages = panic). */
-		if (txg_timeout_fired && !TXG_KILLED_BY_SIGNAL())
+		if (txg_timeout_ended_session())
 			reason = TXG_END_TIMEOUT;
 		else if (TXG_KILLED_BY_SIGNAL())
 			reason = TXG_END_TERMINATED;

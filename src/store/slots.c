@@ -9,11 +9,11 @@
  * proc number); a new backend in the slot clears it first.  Writers and
  * readers use the entry's seqlock (ring.c): writing never waits for a
  * reader and never takes a lock, so it is safe in emit_log_hook and in the
- * abort callbacks.  Readers copy one slot at a time into a buffer of their
+ * abort callbacks (seqlock.h).  Readers copy one slot at a time into a buffer of their
  * own and hand it to a callback, which may raise errors.
  *
  * IDENTIFICATION
- *	  src/slots.c
+ *	  src/store/slots.c
  *
  *-------------------------------------------------------------------------
  */
@@ -23,7 +23,7 @@
 
 #include "compat.h"
 #include "shmem.h"
-#include "txguard.h"
+#include "slots.h"
 
 /* This backend's slot index, or -1 */
 int
@@ -31,7 +31,7 @@ txg_slot_index(void)
 {
 	int			index = TXG_MY_PROC_INDEX();
 
-	if (txg_sh == NULL || index < 0 || index >= txg_sh->nslots)
+	if (txg_shm.sh == NULL || index < 0 || index >= txg_shm.sh->nslots)
 		return -1;
 	return index;
 }
@@ -52,7 +52,7 @@ txg_slot_publish(const TxgRecord *rec)
 
 	if (e == NULL || !txg_entry_begin_write(e))
 		return;
-	memcpy(ENTRY_RECORD(e), rec, txg_sh->record_size);
+	memcpy(TXG_ENTRY_RECORD(e), rec, txg_shm.sh->record_size);
 	e->active = true;
 	txg_entry_end_write(e);
 }
@@ -65,8 +65,8 @@ txg_slot_touch(const TxgRecord *rec)
 
 	if (e == NULL || !txg_entry_begin_write(e))
 		return;
-	ENTRY_RECORD(e)->ignored = rec->ignored;
-	ENTRY_RECORD(e)->idle_since = rec->idle_since;
+	TXG_ENTRY_RECORD(e)->ignored = rec->ignored;
+	TXG_ENTRY_RECORD(e)->idle_since = rec->idle_since;
 	txg_entry_end_write(e);
 }
 
@@ -83,19 +83,19 @@ txg_slot_clear(void)
 
 /*
  * Take the live counters of an open episode's ring record from its owner's
- * slot (ring.c's reader calls this).
+ * slot (the history's readers call this for records not ended yet).
  */
 void
 txg_slot_live_counts(TxgRecord *rec)
 {
 	/* the slot's header and record up to the ignored-command count */
-	char		buf[ENTRY_HEADER_SIZE + offsetof(TxgRecord, ignored) + sizeof(int64)];
-	const char *r = buf + ENTRY_HEADER_SIZE;
+	char		buf[TXG_ENTRY_HEADER_SIZE + offsetof(TxgRecord, ignored) + sizeof(int64)];
+	const char *r = buf + TXG_ENTRY_HEADER_SIZE;
 	bool		active;
 	uint64		seq;
 	int32		pid;
 
-	if (rec->slot < 0 || rec->slot >= txg_sh->nslots)
+	if (rec->slot < 0 || rec->slot >= txg_shm.sh->nslots)
 		return;
 	if (!txg_entry_read(txg_slot_entry(rec->slot), buf, sizeof(buf)))
 		return;
@@ -118,17 +118,17 @@ txg_slot_live_counts(TxgRecord *rec)
 void
 txg_slots_scan(txg_record_callback emit, void *arg)
 {
-	char	   *buf = palloc(txg_sh->entry_size);
+	char	   *buf = palloc(txg_shm.sh->entry_size);
 
-	for (int i = 0; i < txg_sh->nslots; i++)
+	for (int i = 0; i < txg_shm.sh->nslots; i++)
 	{
-		if (!txg_entry_read(txg_slot_entry(i), buf, ENTRY_HEADER_SIZE) ||
+		if (!txg_entry_read(txg_slot_entry(i), buf, TXG_ENTRY_HEADER_SIZE) ||
 			!((TxgEntryHeader *) buf)->active)
 			continue;
-		if (!txg_entry_read(txg_slot_entry(i), buf, txg_sh->entry_size) ||
+		if (!txg_entry_read(txg_slot_entry(i), buf, txg_shm.sh->entry_size) ||
 			!((TxgEntryHeader *) buf)->active)
 			continue;
-		emit(ENTRY_RECORD(buf), arg);
+		emit(TXG_ENTRY_RECORD(buf), arg);
 	}
 	pfree(buf);
 }

@@ -7,25 +7,29 @@
  *
  * Versions.  One library serves the SQL objects of every version of the
  * extension, as pg_stat_statements does: each function looks at the number
- * of columns its SQL declaration expects (1.0 or 1.1) and builds rows of
- * that shape, so a database keeps working with its 1.0 objects until
+ * of columns its SQL declaration expects (1.0, 1.1 or 1.2) and builds rows
+ * of that shape, so a database keeps working with its older objects until
  * ALTER EXTENSION txguard UPDATE is run.
  *
  * Reading.  Every function first checks that txguard was preloaded.  The
- * history and the live slots are read one entry at a time (ring.c,
- * slots.c: lock-free, nothing held while a row is built), and each row is
- * built in a memory context reset after it, so reading a history of
+ * history and the live slots are read one entry at a time (store/ring.c,
+ * store/slots.c: lock-free, nothing held while a row is built), and each
+ * row is built in a memory context reset after it, so reading a history of
  * 100,000 entries needs the memory of one entry plus the tuplestore, which
- * spills to disk beyond work_mem.  The statistics are copied under
- * LW_SHARED (stats.c) and the rows built afterwards.
+ * spills to disk beyond work_mem.  The statistics are copied in batches
+ * under LW_SHARED (store/stats.c) and the rows built afterwards.
  *
  * Visibility follows pg_stat_activity: the text of another role's errors
- * (message, detail, hint, context, object names, statement, internal query)
- * and its client address are shown only to roles that have the privileges
- * of pg_read_all_stats or of the row's role (superusers have both); other
- * roles see the row with those columns NULL.  The rule is applied to the
- * current role, also for the session's own last abort: after SET ROLE a
- * request does not see what another role's request left behind.
+ * (message, detail, hint, context, object names, statement, internal
+ * query), its client address and its query ids are shown only to roles
+ * that have the privileges of pg_read_all_stats or of the row's role
+ * (superusers have both); other roles see the row with those columns NULL,
+ * as pg_stat_statements shows their query ids.  The blocking session's
+ * statement follows the same rule for the blocker's role.  The rule is
+ * applied to the current role, also for the session's own last abort:
+ * after SET ROLE a request does not see what another role's request left
+ * behind.  The role of a row is the role the client was acting as when the
+ * statement started (capture/stmt.c).
  *
  * Encodings.  Each record keeps the encoding of the database it was
  * captured in.  Its texts are converted to the reader's database encoding,
@@ -35,7 +39,7 @@
  * makes a whole view fail.
  *
  * IDENTIFICATION
- *	  src/funcs.c
+ *	  src/sql/funcs.c
  *
  *-------------------------------------------------------------------------
  */
@@ -58,8 +62,14 @@
 #include "utils/tuplestore.h"
 
 #include "compat.h"
-#include "shmem.h"
-#include "txguard.h"
+#include "episode.h"
+#include "errcodes.h"
+#include "guc.h"
+#include "persist.h"
+#include "ring.h"
+#include "slots.h"
+#include "stats.h"
+#include "store.h"
 
 PG_FUNCTION_INFO_V1(txguard_abort_history);
 PG_FUNCTION_INFO_V1(txguard_last_abort);
@@ -67,6 +77,7 @@ PG_FUNCTION_INFO_V1(txguard_aborted_sessions);
 PG_FUNCTION_INFO_V1(txguard_stats);
 PG_FUNCTION_INFO_V1(txguard_statement_stats);
 PG_FUNCTION_INFO_V1(txguard_database_stats);
+PG_FUNCTION_INFO_V1(txguard_application_stats);
 PG_FUNCTION_INFO_V1(txguard_error_codes);
 PG_FUNCTION_INFO_V1(txguard_info);
 PG_FUNCTION_INFO_V1(txguard_reset);
@@ -74,17 +85,21 @@ PG_FUNCTION_INFO_V1(txguard_reset);
 /* Columns of each result, per version of the SQL objects */
 #define ABORT_COLS_1_0		30
 #define ABORT_COLS_1_1		35
+#define ABORT_COLS_1_2		49
 #define SESSION_COLS_1_0	16
 #define SESSION_COLS_1_1	18
 #define STATS_COLS_1_0		12
 #define STATS_COLS_1_1		15
+#define STMT_STATS_COLS_1_1	17
+#define STMT_STATS_COLS_1_2	18
+#define DB_STATS_COLS		9
+#define APP_STATS_COLS		15
+#define ERRCODE_COLS		5
 #define INFO_COLS_1_0		10
 #define INFO_COLS_1_1		15
-#define STMT_STATS_COLS		17
-#define DB_STATS_COLS		9
-#define ERRCODE_COLS		5
+#define INFO_COLS_1_2		21
 
-#define MAX_COLS			35
+#define MAX_COLS			49
 
 #ifdef TXG_NEED_SRF_SHIM
 /*
@@ -117,13 +132,16 @@ txg_init_materialized_srf(FunctionCallInfo fcinfo)
 #endif
 
 /*
- * Which version of the SQL objects called us: 10 for 1.0, 11 for 1.1,
- * told by the number of columns the declaration expects.
+ * Which version of the SQL objects called us: 10 for 1.0, 11 for 1.1, 12
+ * for 1.2, told by the number of columns the declaration expects (0: that
+ * version has no such object, or the same shape as the next one).
  */
 static int
-api_version(TupleDesc tupdesc, int cols_1_0, int cols_1_1)
+api_version(TupleDesc tupdesc, int cols_1_0, int cols_1_1, int cols_1_2)
 {
-	if (tupdesc->natts == cols_1_1)
+	if (tupdesc->natts == cols_1_2)
+		return 12;
+	if (cols_1_1 > 0 && tupdesc->natts == cols_1_1)
 		return 11;
 	if (cols_1_0 > 0 && tupdesc->natts == cols_1_0)
 		return 10;
@@ -132,6 +150,20 @@ api_version(TupleDesc tupdesc, int cols_1_0, int cols_1_1)
 			 errmsg("txguard's SQL objects do not match its library"),
 			 errhint("Run ALTER EXTENSION txguard UPDATE.")));
 	return 0;					/* keep the compiler quiet */
+}
+
+/*
+ * Raise the error every SQL function raises when the library was not
+ * preloaded.
+ */
+static void
+require_loaded(void)
+{
+	if (!txg_store_available())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("txguard must be loaded via \"shared_preload_libraries\""),
+				 errhint("Add txguard to \"shared_preload_libraries\" in postgresql.conf and restart the server.")));
 }
 
 /* ---- texts ---- */
@@ -343,6 +375,34 @@ has_all_stats(void)
 	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 }
 
+static void
+set_int4_or_null(Datum *values, bool *nulls, int i, int32 v)
+{
+	if (v == 0)
+		nulls[i] = true;
+	else
+		values[i] = Int32GetDatum(v);
+}
+
+static const char *
+blocker_state_name(TxgBlockerState state)
+{
+	switch (state)
+	{
+		case TXG_BLOCKER_NONE:
+			return NULL;
+		case TXG_BLOCKER_PENDING:
+			return "pending";
+		case TXG_BLOCKER_FOUND:
+			return "found";
+		case TXG_BLOCKER_GONE:
+			return "gone";
+		case TXG_BLOCKER_UNKNOWN:
+			return "unknown";
+	}
+	return NULL;
+}
+
 /* ---- abort records ---- */
 
 /* What the record callbacks need */
@@ -352,6 +412,7 @@ typedef struct RowState
 	MemoryContext rowcxt;		/* reset after each row */
 	int			version;
 	bool		all_stats;
+	TimestampTz stats_reset;
 } RowState;
 
 static void
@@ -363,18 +424,28 @@ row_state_init(RowState *st, FunctionCallInfo fcinfo, int version)
 									   ALLOCSET_DEFAULT_SIZES);
 	st->version = version;
 	st->all_stats = has_all_stats();
+	st->stats_reset = 0;
+}
+
+static void
+put_row(RowState *st, Datum *values, bool *nulls)
+{
+	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc,
+						 values, nulls);
 }
 
 /*
  * Emit one row of type txguard_abort.
  */
 static void
-put_abort(RowState *st, const TxgRecord *rec, bool visible)
+put_abort(RowState *st, const TxgRecord *rec)
 {
 	Datum		values[MAX_COLS];
 	bool		nulls[MAX_COLS];
 	int			i = 0;
 	TimestampTz end;
+	bool		visible = can_see(rec->userid, st->all_stats);
+	int			enc = rec->encoding;
 	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
 
 	memset(values, 0, sizeof(values));
@@ -397,8 +468,6 @@ put_abort(RowState *st, const TxgRecord *rec, bool visible)
 	values[i++] = CStringGetTextDatum(unpack_sql_state(rec->sqlerrcode));
 	if (visible)
 	{
-		int			enc = rec->encoding;
-
 		set_text_enc(values, nulls, i++, rec->message, enc);
 		set_text_enc(values, nulls, i++, rec->detail, enc);
 		set_text_enc(values, nulls, i++, rec->hint, enc);
@@ -428,26 +497,56 @@ put_abort(RowState *st, const TxgRecord *rec, bool visible)
 
 	if (st->version >= 11)
 	{
-		set_queryid(values, nulls, i++, rec->queryid);
+		if (visible)
+			set_queryid(values, nulls, i++, rec->queryid);
+		else
+			nulls[i++] = true;
 		i = set_error_class(values, nulls, i, rec->sqlerrcode);
 		values[i++] = BoolGetDatum(rec->at_commit);
-		Assert(i == ABORT_COLS_1_1);
 	}
-	else
-		Assert(i == ABORT_COLS_1_0);
+	if (st->version >= 12)
+	{
+		bool		found = rec->blocker_state == TXG_BLOCKER_FOUND;
 
-	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc,
-						 values, nulls);
+		values[i++] = BoolGetDatum(rec->remote);
+		set_text(values, nulls, i++,
+				 GetBackendTypeDesc((BackendType) rec->backend_type));
+		set_text(values, nulls, i++, visible ? rec->trace_id : NULL);
+		set_text(values, nulls, i++, visible ? rec->span_id : NULL);
+		set_text(values, nulls, i++,
+				 blocker_state_name((TxgBlockerState) rec->blocker_state));
+		set_text(values, nulls, i++, visible ? rec->lock_waited : NULL);
+		set_int4_or_null(values, nulls, i++, found ? rec->blocker_pid : 0);
+		if (found)
+			values[i++] = ObjectIdGetDatum(rec->blocker_userid);
+		else
+			nulls[i++] = true;
+		set_name(values, nulls, i++,
+				 found ? GetUserNameFromId(rec->blocker_userid, true) : NULL);
+		set_text(values, nulls, i++, found ? rec->blocker_appname : NULL);
+		set_timestamp(values, nulls, i++, found ? rec->blocker_backend_start : 0);
+		set_timestamp(values, nulls, i++, found ? rec->blocker_xact_start : 0);
+		if (found && can_see(rec->blocker_userid, st->all_stats))
+			set_text_enc(values, nulls, i++, rec->blocker_statement, enc);
+		else
+			nulls[i++] = true;
+		values[i++] = Int64GetDatum(rec->repeats);
+	}
+	Assert(i == (st->version >= 12 ? ABORT_COLS_1_2 :
+				 st->version >= 11 ? ABORT_COLS_1_1 : ABORT_COLS_1_0));
+
+	put_row(st, values, nulls);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->rowcxt);
 }
 
 static void
-emit_history_row(const TxgRecord *rec, void *arg)
+emit_history_row(TxgRecord *rec, void *arg)
 {
-	RowState   *st = (RowState *) arg;
-
-	put_abort(st, rec, can_see(rec->userid, st->all_stats));
+	/* an episode still open: its owner's slot has the live counters */
+	if (rec->ended_by == TXG_END_NONE)
+		txg_slot_live_counts(rec);
+	put_abort((RowState *) arg, rec);
 }
 
 /*
@@ -461,7 +560,7 @@ txguard_abort_history(PG_FUNCTION_ARGS)
 	int32		pid = filter ? PG_GETARG_INT32(0) : 0;
 	RowState	st;
 
-	txg_require_loaded();
+	require_loaded();
 	if (filter && pid <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -470,7 +569,8 @@ txguard_abort_history(PG_FUNCTION_ARGS)
 
 	TXG_INIT_MATERIALIZED_SRF(fcinfo);
 	row_state_init(&st, fcinfo,
-				   api_version(rsinfo->setDesc, ABORT_COLS_1_0, ABORT_COLS_1_1));
+				   api_version(rsinfo->setDesc, ABORT_COLS_1_0, ABORT_COLS_1_1,
+							   ABORT_COLS_1_2));
 	txg_ring_scan(pid, emit_history_row, &st);
 	return (Datum) 0;
 }
@@ -487,20 +587,21 @@ txguard_last_abort(PG_FUNCTION_ARGS)
 	TxgRecord  *rec;
 	RowState	st;
 
-	txg_require_loaded();
+	require_loaded();
 	TXG_INIT_MATERIALIZED_SRF(fcinfo);
 	row_state_init(&st, fcinfo,
-				   api_version(rsinfo->setDesc, ABORT_COLS_1_0, ABORT_COLS_1_1));
+				   api_version(rsinfo->setDesc, ABORT_COLS_1_0, ABORT_COLS_1_1,
+							   ABORT_COLS_1_2));
 
 	rec = palloc(txg_record_size());
 	if (txg_episode_last(rec))
-		put_abort(&st, rec, can_see(rec->userid, st.all_stats));
+		put_abort(&st, rec);
 	pfree(rec);
 	return (Datum) 0;
 }
 
 static void
-emit_session_row(const TxgRecord *rec, void *arg)
+emit_session_row(TxgRecord *rec, void *arg)
 {
 	RowState   *st = (RowState *) arg;
 	bool		visible = can_see(rec->userid, st->all_stats);
@@ -534,15 +635,17 @@ emit_session_row(const TxgRecord *rec, void *arg)
 	values[i++] = Int64GetDatum(rec->ignored);
 	if (st->version >= 11)
 	{
-		set_queryid(values, nulls, i++, rec->queryid);
+		if (visible)
+			set_queryid(values, nulls, i++, rec->queryid);
+		else
+			nulls[i++] = true;
 		set_text(values, nulls, i++, txg_condition_name(rec->sqlerrcode));
 		Assert(i == SESSION_COLS_1_1);
 	}
 	else
 		Assert(i == SESSION_COLS_1_0);
 
-	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc,
-						 values, nulls);
+	put_row(st, values, nulls);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->rowcxt);
 }
@@ -556,16 +659,65 @@ txguard_aborted_sessions(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RowState	st;
 
-	txg_require_loaded();
+	require_loaded();
 	TXG_INIT_MATERIALIZED_SRF(fcinfo);
 	row_state_init(&st, fcinfo,
 				   api_version(rsinfo->setDesc, SESSION_COLS_1_0,
-							   SESSION_COLS_1_1));
+							   0, SESSION_COLS_1_1));
 	txg_slots_scan(emit_session_row, &st);
 	return (Datum) 0;
 }
 
 /* ---- statistics ---- */
+
+/*
+ * The counter columns shared by the statistics views: aborts,
+ * aborted_blocks, [failed_alone,] ignored_commands, sessions_terminated,
+ * first_seen, last_seen.
+ */
+static int
+set_counters(Datum *values, bool *nulls, int i, const TxgCountersData *c,
+			 bool with_alone)
+{
+	values[i++] = Int64GetDatum(c->v[TXG_C_ABORTS]);
+	values[i++] = Int64GetDatum(c->v[TXG_C_ABORTED_BLOCKS]);
+	if (with_alone)
+		values[i++] = Int64GetDatum(c->v[TXG_C_ABORTS] -
+									c->v[TXG_C_ABORTED_BLOCKS]);
+	values[i++] = Int64GetDatum(c->v[TXG_C_IGNORED]);
+	values[i++] = Int64GetDatum(c->v[TXG_C_TERMINATED]);
+	set_timestamp(values, nulls, i++, (TimestampTz) c->v[TXG_C_FIRST_SEEN]);
+	set_timestamp(values, nulls, i++, (TimestampTz) c->v[TXG_C_LAST_SEEN]);
+	return i;
+}
+
+static void
+emit_role_row(const TxgStatsRow *row, void *arg)
+{
+	RowState   *st = (RowState *) arg;
+	const TxgRoleKey *k = (const TxgRoleKey *) row->key;
+	Datum		values[MAX_COLS];
+	bool		nulls[MAX_COLS];
+	int			i = 0;
+	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
+
+	memset(values, 0, sizeof(values));
+	memset(nulls, 0, sizeof(nulls));
+	i = set_db_role(values, nulls, i, k->dbid, k->userid);
+	values[i++] = CStringGetTextDatum(unpack_sql_state(k->sqlerrcode));
+	i = set_counters(values, nulls, i, &row->counters, false);
+	set_timestamp(values, nulls, i++, st->stats_reset);
+	if (st->version >= 11)
+	{
+		i = set_error_class(values, nulls, i, k->sqlerrcode);
+		Assert(i == STATS_COLS_1_1);
+	}
+	else
+		Assert(i == STATS_COLS_1_0);
+	put_row(st, values, nulls);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->rowcxt);
+}
 
 /*
  * txguard_stats(): counters per database, role and SQLSTATE of the cause.
@@ -574,84 +726,52 @@ Datum
 txguard_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TxgStatsEntry *entries;
-	TimestampTz stats_reset;
-	int			n;
-	int			version;
+	RowState	st;
 
-	txg_require_loaded();
+	require_loaded();
 	TXG_INIT_MATERIALIZED_SRF(fcinfo);
-	version = api_version(rsinfo->setDesc, STATS_COLS_1_0, STATS_COLS_1_1);
-
-	n = txg_stats_read(&entries, &stats_reset);
-	for (int r = 0; r < n; r++)
-	{
-		TxgStatsEntry *e = &entries[r];
-		Datum		values[MAX_COLS];
-		bool		nulls[MAX_COLS];
-		int			i = 0;
-
-		memset(values, 0, sizeof(values));
-		memset(nulls, 0, sizeof(nulls));
-		i = set_db_role(values, nulls, i, e->key.dbid, e->key.userid);
-		values[i++] = CStringGetTextDatum(unpack_sql_state(e->key.sqlerrcode));
-		values[i++] = Int64GetDatum(e->aborts);
-		values[i++] = Int64GetDatum(e->aborted_blocks);
-		values[i++] = Int64GetDatum(e->ignored_commands);
-		values[i++] = Int64GetDatum(e->sessions_terminated);
-		set_timestamp(values, nulls, i++, e->first_seen);
-		set_timestamp(values, nulls, i++, e->last_seen);
-		set_timestamp(values, nulls, i++, stats_reset);
-		if (version >= 11)
-		{
-			i = set_error_class(values, nulls, i, e->key.sqlerrcode);
-			Assert(i == STATS_COLS_1_1);
-		}
-		else
-			Assert(i == STATS_COLS_1_0);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	row_state_init(&st, fcinfo,
+				   api_version(rsinfo->setDesc, STATS_COLS_1_0, 0,
+							   STATS_COLS_1_1));
+	st.stats_reset = txg_stats_reset_time();
+	txg_stats_scan(TXG_STATS_ROLE, emit_role_row, &st);
 	return (Datum) 0;
 }
 
-typedef struct StmtRowState
-{
-	RowState	rs;
-	TimestampTz stats_reset;
-} StmtRowState;
-
 static void
-emit_stmtstats_row(const TxgStmtStatsEntry *e, void *arg)
+emit_stmtstats_row(const TxgStatsRow *row, void *arg)
 {
-	StmtRowState *st = (StmtRowState *) arg;
+	RowState   *st = (RowState *) arg;
+	const TxgStmtKey *k = (const TxgStmtKey *) row->key;
+	bool		visible = can_see(k->userid, st->all_stats);
 	Datum		values[MAX_COLS];
 	bool		nulls[MAX_COLS];
 	int			i = 0;
-	MemoryContext old = MemoryContextSwitchTo(st->rs.rowcxt);
+	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
 
 	memset(values, 0, sizeof(values));
 	memset(nulls, 0, sizeof(nulls));
-	i = set_db_role(values, nulls, i, e->key.dbid, e->key.userid);
-	set_queryid(values, nulls, i++, e->key.queryid);
-	values[i++] = CStringGetTextDatum(unpack_sql_state(e->key.sqlerrcode));
-	i = set_error_class(values, nulls, i, e->key.sqlerrcode);
-	values[i++] = Int64GetDatum(e->aborts);
-	values[i++] = Int64GetDatum(e->aborted_blocks);
-	values[i++] = Int64GetDatum(e->ignored_commands);
-	values[i++] = Int64GetDatum(e->sessions_terminated);
-	set_timestamp(values, nulls, i++, e->first_seen);
-	set_timestamp(values, nulls, i++, e->last_seen);
-	if (can_see(e->key.userid, st->rs.all_stats))
-		set_text_enc(values, nulls, i++, e->text, e->encoding);
+	i = set_db_role(values, nulls, i, k->dbid, k->userid);
+	if (visible)
+		set_queryid(values, nulls, i++, k->queryid);
+	else
+		nulls[i++] = true;
+	values[i++] = CStringGetTextDatum(unpack_sql_state(k->sqlerrcode));
+	i = set_error_class(values, nulls, i, k->sqlerrcode);
+	i = set_counters(values, nulls, i, &row->counters, false);
+	if (visible)
+		set_text_enc(values, nulls, i++, row->text, row->encoding);
 	else
 		nulls[i++] = true;
 	set_timestamp(values, nulls, i++, st->stats_reset);
-	Assert(i == STMT_STATS_COLS);
+	if (st->version >= 12)
+		values[i++] = Int64GetDatum(row->counters.v[TXG_C_ABORTS] -
+									row->counters.v[TXG_C_ABORTED_BLOCKS]);
+	Assert(i == (st->version >= 12 ? STMT_STATS_COLS_1_2 : STMT_STATS_COLS_1_1));
 
-	tuplestore_putvalues(st->rs.rsinfo->setResult, st->rs.rsinfo->setDesc,
-						 values, nulls);
+	put_row(st, values, nulls);
 	MemoryContextSwitchTo(old);
-	MemoryContextReset(st->rs.rowcxt);
+	MemoryContextReset(st->rowcxt);
 }
 
 /*
@@ -662,15 +782,44 @@ Datum
 txguard_statement_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	StmtRowState st;
+	RowState	st;
 
-	txg_require_loaded();
+	require_loaded();
 	TXG_INIT_MATERIALIZED_SRF(fcinfo);
-	row_state_init(&st.rs, fcinfo,
-				   api_version(rsinfo->setDesc, 0, STMT_STATS_COLS));
-	st.stats_reset = 0;
-	txg_stmtstats_scan(emit_stmtstats_row, &st, &st.stats_reset);
+	row_state_init(&st, fcinfo,
+				   api_version(rsinfo->setDesc, 0, STMT_STATS_COLS_1_1,
+							   STMT_STATS_COLS_1_2));
+	st.stats_reset = txg_stats_reset_time();
+	txg_stats_scan(TXG_STATS_STMT, emit_stmtstats_row, &st);
 	return (Datum) 0;
+}
+
+static void
+emit_db_row(const TxgStatsRow *row, void *arg)
+{
+	RowState   *st = (RowState *) arg;
+	const TxgDbKey *k = (const TxgDbKey *) row->key;
+	const TxgCountersData *c = &row->counters;
+	Datum		values[MAX_COLS];
+	bool		nulls[MAX_COLS];
+	int			i = 0;
+	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
+
+	memset(values, 0, sizeof(values));
+	memset(nulls, 0, sizeof(nulls));
+	values[i++] = ObjectIdGetDatum(k->dbid);
+	set_name(values, nulls, i++, get_database_name(k->dbid));
+	values[i++] = Int64GetDatum(c->v[TXG_C_ABORTS] - c->v[TXG_C_SAVEPOINT_ABORTS]);
+	values[i++] = Int64GetDatum(c->v[TXG_C_SAVEPOINT_ABORTS]);
+	values[i++] = Int64GetDatum(c->v[TXG_C_ABORTED_BLOCKS]);
+	values[i++] = Int64GetDatum(c->v[TXG_C_IGNORED]);
+	values[i++] = Int64GetDatum(c->v[TXG_C_TERMINATED]);
+	set_timestamp(values, nulls, i++, (TimestampTz) c->v[TXG_C_LAST_SEEN]);
+	set_timestamp(values, nulls, i++, st->stats_reset);
+	Assert(i == DB_STATS_COLS);
+	put_row(st, values, nulls);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->rowcxt);
 }
 
 /*
@@ -680,36 +829,58 @@ Datum
 txguard_database_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TxgDbStatsEntry *entries;
-	TimestampTz stats_reset;
-	int			n;
+	RowState	st;
 
-	txg_require_loaded();
+	require_loaded();
 	TXG_INIT_MATERIALIZED_SRF(fcinfo);
-	(void) api_version(rsinfo->setDesc, 0, DB_STATS_COLS);
+	row_state_init(&st, fcinfo,
+				   api_version(rsinfo->setDesc, 0, 0, DB_STATS_COLS));
+	st.stats_reset = txg_stats_reset_time();
+	txg_stats_scan(TXG_STATS_DB, emit_db_row, &st);
+	return (Datum) 0;
+}
 
-	n = txg_dbstats_read(&entries, &stats_reset);
-	for (int r = 0; r < n; r++)
-	{
-		TxgDbStatsEntry *e = &entries[r];
-		Datum		values[MAX_COLS];
-		bool		nulls[MAX_COLS];
-		int			i = 0;
+static void
+emit_app_row(const TxgStatsRow *row, void *arg)
+{
+	RowState   *st = (RowState *) arg;
+	const TxgAppKey *k = (const TxgAppKey *) row->key;
+	Datum		values[MAX_COLS];
+	bool		nulls[MAX_COLS];
+	int			i = 0;
+	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
 
-		memset(values, 0, sizeof(values));
-		memset(nulls, 0, sizeof(nulls));
-		values[i++] = ObjectIdGetDatum(e->dbid);
-		set_name(values, nulls, i++, get_database_name(e->dbid));
-		values[i++] = Int64GetDatum(e->error_aborts);
-		values[i++] = Int64GetDatum(e->savepoint_error_aborts);
-		values[i++] = Int64GetDatum(e->aborted_blocks);
-		values[i++] = Int64GetDatum(e->ignored_commands);
-		values[i++] = Int64GetDatum(e->sessions_terminated);
-		set_timestamp(values, nulls, i++, e->last_error);
-		set_timestamp(values, nulls, i++, stats_reset);
-		Assert(i == DB_STATS_COLS);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	memset(values, 0, sizeof(values));
+	memset(nulls, 0, sizeof(nulls));
+	values[i++] = ObjectIdGetDatum(k->dbid);
+	set_name(values, nulls, i++, get_database_name(k->dbid));
+	values[i++] = CStringGetTextDatum(k->appname);
+	values[i++] = CStringGetTextDatum(unpack_sql_state(k->sqlerrcode));
+	i = set_error_class(values, nulls, i, k->sqlerrcode);
+	i = set_counters(values, nulls, i, &row->counters, true);
+	set_timestamp(values, nulls, i++, st->stats_reset);
+	Assert(i == APP_STATS_COLS);
+	put_row(st, values, nulls);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->rowcxt);
+}
+
+/*
+ * txguard_application_stats(): counters per database, application_name
+ * and SQLSTATE of the cause.
+ */
+Datum
+txguard_application_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RowState	st;
+
+	require_loaded();
+	TXG_INIT_MATERIALIZED_SRF(fcinfo);
+	row_state_init(&st, fcinfo,
+				   api_version(rsinfo->setDesc, 0, 0, APP_STATS_COLS));
+	st.stats_reset = txg_stats_reset_time();
+	txg_stats_scan(TXG_STATS_APP, emit_app_row, &st);
 	return (Datum) 0;
 }
 
@@ -724,7 +895,7 @@ txguard_error_codes(PG_FUNCTION_ARGS)
 	int			n = txg_errcodes_count();
 
 	TXG_INIT_MATERIALIZED_SRF(fcinfo);
-	(void) api_version(rsinfo->setDesc, 0, ERRCODE_COLS);
+	(void) api_version(rsinfo->setDesc, 0, 0, ERRCODE_COLS);
 
 	for (int r = 0; r < n; r++)
 	{
@@ -756,43 +927,58 @@ Datum
 txguard_info(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	TxgInfo		info;
 	Datum		values[MAX_COLS];
 	bool		nulls[MAX_COLS];
 	int			i = 0;
 	int			version;
+	int			history_size;
+	int64		written;
+	int64		overwritten;
+	int64		dropped;
+	int			used[TXG_NSTATS];
+	int			max[TXG_NSTATS];
+	int64		evicted[TXG_NSTATS];
 
-	txg_require_loaded();
+	require_loaded();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	version = api_version(tupdesc, INFO_COLS_1_0, INFO_COLS_1_1);
+	version = api_version(tupdesc, INFO_COLS_1_0, INFO_COLS_1_1, INFO_COLS_1_2);
 
-	memset(&info, 0, sizeof(info));
-	txg_ring_info(&info);
-	txg_stats_info(&info);
+	txg_ring_counts(&history_size, &written, &overwritten, &dropped);
+	for (int t = 0; t < TXG_NSTATS; t++)
+		txg_stats_sizes((TxgStatsTable) t, &used[t], &max[t], &evicted[t]);
+
 	memset(nulls, 0, sizeof(nulls));
-	values[i++] = Int32GetDatum(info.history_size);
-	values[i++] = Int64GetDatum(info.history_written);
-	values[i++] = Int64GetDatum(info.history_overwritten);
-	values[i++] = Int64GetDatum(info.history_dropped);
-	values[i++] = Int32GetDatum(info.stats_entries);
-	values[i++] = Int32GetDatum(info.stats_max);
-	values[i++] = Int64GetDatum(info.stats_dropped);
-	values[i++] = TimestampTzGetDatum(info.stats_reset);
+	values[i++] = Int32GetDatum(history_size);
+	values[i++] = Int64GetDatum(written);
+	values[i++] = Int64GetDatum(overwritten);
+	values[i++] = Int64GetDatum(dropped);
+	values[i++] = Int32GetDatum(used[TXG_STATS_ROLE]);
+	values[i++] = Int32GetDatum(max[TXG_STATS_ROLE]);
+	values[i++] = Int64GetDatum(0);	/* stats_dropped: keys are evicted now */
+	values[i++] = TimestampTzGetDatum(txg_stats_reset_time());
 	values[i++] = CStringGetTextDatum(GetConfigOption("txguard.track",
 													  false, false));
 	values[i++] = BoolGetDatum(txg_errors_reach_hook());
 	if (version >= 11)
 	{
-		values[i++] = Int32GetDatum(info.statements);
-		values[i++] = Int32GetDatum(info.statements_max);
-		values[i++] = Int64GetDatum(info.statements_evicted);
-		values[i++] = Int64GetDatum(info.databases_dropped);
+		values[i++] = Int32GetDatum(used[TXG_STATS_STMT]);
+		values[i++] = Int32GetDatum(max[TXG_STATS_STMT]);
+		values[i++] = Int64GetDatum(evicted[TXG_STATS_STMT]);
+		values[i++] = Int64GetDatum(evicted[TXG_STATS_DB]);
 		set_timestamp(values, nulls, i++, txg_persist_restored_at());
-		Assert(i == INFO_COLS_1_1);
 	}
-	else
-		Assert(i == INFO_COLS_1_0);
+	if (version >= 12)
+	{
+		values[i++] = Int64GetDatum(evicted[TXG_STATS_ROLE]);
+		values[i++] = Int32GetDatum(used[TXG_STATS_DB]);
+		values[i++] = Int32GetDatum(max[TXG_STATS_DB]);
+		values[i++] = Int32GetDatum(used[TXG_STATS_APP]);
+		values[i++] = Int32GetDatum(max[TXG_STATS_APP]);
+		values[i++] = Int64GetDatum(evicted[TXG_STATS_APP]);
+	}
+	Assert(i == (version >= 12 ? INFO_COLS_1_2 :
+				 version >= 11 ? INFO_COLS_1_1 : INFO_COLS_1_0));
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
 													  values, nulls)));
@@ -805,7 +991,7 @@ txguard_info(PG_FUNCTION_ARGS)
 Datum
 txguard_reset(PG_FUNCTION_ARGS)
 {
-	txg_require_loaded();
+	require_loaded();
 	txg_ring_reset();
 	txg_stats_reset();
 	PG_RETURN_VOID();

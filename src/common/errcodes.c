@@ -6,7 +6,7 @@
  *	  transaction can succeed unchanged.
  *
  * The names come from errcodes_table.h, which the build generates from the
- * server's own errcodes.txt (src/gen_errcodes.pl): no hand-kept copy.
+ * server's own errcodes.txt (src/common/gen_errcodes.pl): no hand-kept copy.
  *
  * The retry rule (the README's "Error classes") follows PostgreSQL's
  * documentation on serialization failure handling and what retry
@@ -29,7 +29,7 @@
  * Pure functions: no state, no locks, never an ERROR.
  *
  * IDENTIFICATION
- *	  src/errcodes.c
+ *	  src/common/errcodes.c
  *
  *-------------------------------------------------------------------------
  */
@@ -37,7 +37,7 @@
 
 #include "utils/elog.h"
 
-#include "txguard.h"
+#include "errcodes.h"
 
 typedef struct TxgErrcode
 {

@@ -20,7 +20,7 @@
  * locks and keep no state.
  *
  * IDENTIFICATION
- *	  src/stmtsplit.c
+ *	  src/capture/stmtsplit.c
  *
  *-------------------------------------------------------------------------
  */
@@ -28,7 +28,7 @@
 
 #include "parser/parser.h"
 
-#include "txguard.h"
+#include "stmtsplit.h"
 
 static inline bool
 is_space(char c)

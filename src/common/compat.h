@@ -10,7 +10,7 @@
  * This header holds no state and takes no locks.
  *
  * IDENTIFICATION
- *	  src/compat.h
+ *	  src/common/compat.h
  *
  *-------------------------------------------------------------------------
  */
@@ -176,6 +176,7 @@ extern void txg_init_materialized_srf(FunctionCallInfo fcinfo);
  * two cannot be told apart.
  */
 #ifdef TXG_HAVE_SESSION_END_CAUSE
+#include "pgstat.h"
 #define TXG_KILLED_BY_SIGNAL() (pgStatSessionEndCause == DISCONNECT_KILLED)
 #define TXG_ENDED_BY_FATAL() (pgStatSessionEndCause == DISCONNECT_FATAL)
 #else
@@ -196,13 +197,23 @@ extern void txg_init_materialized_srf(FunctionCallInfo fcinfo);
 
 /*
  * Core's query id (compute_query_id) arrived in 14; 18 made it signed.
- * txguard keeps it as the same 64 bits pg_stat_statements shows.
+ * txguard keeps it as the same 64 bits pg_stat_statements shows.  16 moved
+ * the jumbling into nodes/ and jumbles utility statements by their parse
+ * tree; 14 and 15 hash their text, and JumbleQuery takes the text.
  */
 #if PG_VERSION_NUM >= 140000
 #define TXG_MY_QUERY_ID() ((uint64) pgstat_get_my_query_id())
 #define TXG_HAVE_QUERY_ID 1
 #else
 #define TXG_MY_QUERY_ID() ((uint64) 0)
+#endif
+
+#if PG_VERSION_NUM >= 160000
+#include "nodes/queryjumble.h"
+#define TXG_JUMBLE_QUERY(query, text) ((void) JumbleQuery(query))
+#elif PG_VERSION_NUM >= 140000
+#include "utils/queryjumble.h"
+#define TXG_JUMBLE_QUERY(query, text) ((void) JumbleQuery((query), (text)))
 #endif
 
 /*

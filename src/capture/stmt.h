@@ -1,0 +1,60 @@
+/*-------------------------------------------------------------------------
+ *
+ * stmt.h
+ *	  The statement tracker: statement N of its transaction and its text
+ *	  (capture/stmt.c).
+ *
+ * IDENTIFICATION
+ *	  src/capture/stmt.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TXGUARD_STMT_H
+#define TXGUARD_STMT_H
+
+#include "utils/elog.h"
+
+struct PortalData;
+struct QueryDesc;
+
+/* Kinds of top-level statements the tracker tells apart */
+typedef enum TxgStmtKind
+{
+	TXG_STMT_OTHER,
+	TXG_STMT_BEGIN,				/* BEGIN / START TRANSACTION */
+	TXG_STMT_SAVEPOINT,			/* SAVEPOINT, RELEASE, ROLLBACK TO */
+	TXG_STMT_COMMIT,			/* COMMIT / END / PREPARE TRANSACTION */
+	TXG_STMT_COPY_IN			/* COPY ... FROM STDIN */
+} TxgStmtKind;
+
+/*
+ * What the tracker tells about the statement an error belongs to.  'text'
+ * points into memory the tracker does not own (the message being
+ * processed, the backend's activity entry, or a constant) and is valid
+ * only until the error has been captured: the caller copies it at once.
+ */
+typedef struct TxgStmtRef
+{
+	int			ordinal;
+	const char *text;			/* not NUL-terminated: len bytes */
+	int			len;
+	uint64		queryid;
+	Oid			userid;
+	bool		at_commit;
+	bool		copy_in;
+	bool		text_partial;	/* may end in the middle of a character */
+} TxgStmtRef;
+
+/* Events reported by hooks.c, for top-level work only */
+extern void txg_stmt_analyzed(int loc, int len, uint64 queryid,
+							  TxgStmtKind kind);
+extern void txg_stmt_run(struct PortalData *portal, const struct QueryDesc *qd,
+						 int loc, int len, uint64 queryid, TxgStmtKind kind,
+						 bool limited);
+extern void txg_stmt_run_end(const struct QueryDesc *qd);
+
+/* Reported by episode.c, which owns transaction boundaries */
+extern void txg_stmt_xact_end(void);
+extern void txg_stmt_charge_error(const ErrorData *edata, TxgStmtRef *ref);
+
+#endif							/* TXGUARD_STMT_H */
