@@ -442,9 +442,10 @@ SQL
   chmod 0644 "$PROM/etc/prometheus/broken.yaml"
   install -m 0644 "$RULES" "$PROM/etc/txguard-alerts.yml"
   dsn="postgresql://txg_dash_mon@127.0.0.1:$PORT"
-  # the good exporter's defaults file, in the form of /etc/default/prometheus-postgres-exporter
+  # the good exporter's defaults file, as monitoring/README.md writes
+  # /etc/default/prometheus-postgres-exporter (Unix socket, key=value DSN)
   cat >"$PROM/etc/default-good" <<EOF
-DATA_SOURCE_NAME='$dsn/postgres?sslmode=disable'
+DATA_SOURCE_NAME='user=txg_dash_mon host=$SCRATCH/sock port=$PORT dbname=postgres'
 ARGS="--web.listen-address=127.0.0.1:${PEPORTS[0]} --extend.query-path=$PROM/etc/prometheus/txguard.yaml"
 EOF
   # shellcheck disable=SC2016
