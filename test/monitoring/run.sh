@@ -40,7 +40,8 @@
 # Prometheus 127.0.0.1:55474 and its exporters 55475 (good), 55476 (missing queries file),
 # 55477 (broken queries file), 55478 (database without the extension).
 # KEEP=1 keeps the scratch directory (logs, reports, scrapes); VERBOSE=1 prints every test's output.
-# Output: one "ok - NAME" / "not ok - NAME" line per test (failure output before it), then
+# Output: one "ok - NAME" / "not ok - NAME" line per test (failure output before it; dashboard-live
+# also one "ok - dashboard-panel-N (title)" line per panel, counted as a test), then
 # "monitoring: N passed, N failed"; the exit status is non-zero if a test failed.
 set -uo pipefail
 export LC_ALL=C.UTF-8
@@ -77,7 +78,7 @@ TESTS=()
 for a in "$@"; do
   case $a in
     --no-apt) DO_APT=0 ;;
-    -h|--help) sed -n '2,49p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
     *) [[ " ${ALL_TESTS[*]} " == *" $a "* ]] || die "unknown test '$a' (known: ${ALL_TESTS[*]})"
        TESTS+=("$a") ;;
   esac
@@ -418,7 +419,7 @@ while True:
 PYEOF
 }
 prom_setup() {
-  local i dsn tpid
+  local i dsn
   "${PSQL[@]}" >/dev/null <<'SQL' || { echo "setup SQL failed"; return 1; }
 CREATE ROLE txg_dash_mon LOGIN;
 CREATE ROLE txg_dash_app LOGIN;
@@ -495,11 +496,11 @@ EOF
   done >"$PROM/workload.sql"
   prom_start_bg "$PROM/workload.out" /usr/bin/psql -X -q -h 127.0.0.1 -p "$PORT" -U txg_dash_app -d txg_dash \
     -f "$PROM/workload.sql"
-  # idle in an aborted block for longer than its role's 500 ms: terminated
-  printf 'BEGIN;\nINSERT INTO t VALUES (1);\n\\! sleep 1.5\n' >"$PROM/timeout.sql"
-  /usr/bin/psql -X -q -h 127.0.0.1 -p "$PORT" -U txg_dash_idle -d txg_dash -f "$PROM/timeout.sql" \
-    >"$PROM/timeout.out" 2>&1 </dev/null &
-  tpid=$!
+  # idle in an aborted block for 5 s, 10 times its role's 500 ms: terminated (the termination
+  # is polled for below; psql's sleep only has to outlast it)
+  printf 'BEGIN;\nINSERT INTO t VALUES (1);\n\\! sleep 5\n' >"$PROM/timeout.sql"
+  prom_start_bg "$PROM/timeout.out" /usr/bin/psql -X -q -h 127.0.0.1 -p "$PORT" -U txg_dash_idle -d txg_dash \
+    -f "$PROM/timeout.sql"
   # idle in an aborted block until prom_stop closes its input
   mkfifo "$PROM/stuck.fifo"
   # shellcheck disable=SC2016
@@ -507,7 +508,6 @@ EOF
     'exec /usr/bin/psql -X -q -h 127.0.0.1 -p "$1" -U txg_dash_stuck -d txg_dash <"$2"' _ "$PORT" "$PROM/stuck.fifo"
   exec {STUCK_FD}>"$PROM/stuck.fifo"
   printf 'BEGIN;\nINSERT INTO t VALUES (1);\nSELECT 1;\n' >&"$STUCK_FD"
-  wait "$tpid"
   wait_pg "SELECT sessions_terminated > 0 FROM txguard_database_stats WHERE datname = 'txg_dash'" t ||
     { cat "$PROM/timeout.out"; return 1; }
   wait_pg "SELECT count(*) FROM txguard_aborted_sessions WHERE usename = 'txg_dash_stuck'" 1 ||
@@ -529,6 +529,11 @@ prom_stop() {
     for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   done
   PROM_PIDS=()
+}
+prom_end() {  # prom_stop, then until their sessions are gone (their last log lines written)
+  prom_stop
+  wait_pg "SELECT count(*) FROM pg_stat_activity
+            WHERE datname IN ('txg_dash', 'txg_noext') OR usename = 'txg_dash_mon'" 0 >/dev/null
 }
 t_dashboard_lint() {
   "$PY" "$HERE/dashboard_check.py" lint "$DASHBOARD"
@@ -616,7 +621,7 @@ for t in "${TESTS[@]}"; do
   if [ -n "$PROM_READY" ]; then
     rest=0
     for u in "${TESTS[@]:$i}"; do [[ $PROM_TESTS == *" $u "* ]] && rest=1; done
-    [ $rest = 1 ] || prom_stop
+    [ $rest = 1 ] || prom_end
   fi
 done
 if [ $failed -gt 0 ]; then
