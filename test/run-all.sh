@@ -97,8 +97,8 @@ if [ "$DO_APT" -eq 1 ]; then
           libkrb5-dev libipc-run-perl
           python3-psycopg python3-psycopg2 python3-django python3-sqlalchemy pgbouncer
           libpostgresql-jdbc-java ca-certificates prometheus-postgres-exporter curl
-          # test/monitoring/run.sh (promtool is taken out of the prometheus package
-          # there, never installed: the package would start a Prometheus server)
+          # test/monitoring/run.sh (promtool and prometheus are taken out of the prometheus
+          # package there, never installed: the package would start a Prometheus service)
           pgbadger python3-yaml
           # test/coload/run.sh: the neighbours (pg_stat_statements, auto_explain: postgresql-15)
           postgresql-15-pgaudit postgresql-15-cron postgresql-15-pg-stat-kcache

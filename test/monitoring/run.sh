@@ -13,19 +13,35 @@
 #                             when the alert is broken to never / always fire
 #   rules-live                two real scrapes of the exporter around a known workload, replayed
 #                             with promtool: error-abort ratio, condition rates, firing alerts
+#   dashboard-lint            monitoring/txguard-dashboard.json is a Grafana 9+ dashboard that
+#                             imports anywhere (datasource variable, grid, variables, bounded labels)
+#   dashboard-live            a real Prometheus (Debian's) scrapes the real exporter while aborts
+#                             happen; every panel's query, run through Prometheus' HTTP API, must
+#                             return data: one "ok - dashboard-panel-N" line per panel
+#   exporter-load-error       exporters started with a missing and a broken queries file, and one on
+#                             a database without the extension: what they log and export
+#                             (pg_exporter_user_queries_load_error), and the alerts
+#                             TxguardExporterQueriesNotLoaded / TxguardExporterMetricsMissing in the
+#                             same real Prometheus, which loads monitoring/txguard-alerts.yml
 #   pgbadger-default-prefix   Debian's pgbadger on the server log of aborted blocks, with
 #                             PostgreSQL 15's default log_line_prefix '%m [%p] '
 #   pgbadger-user-db-prefix   the same with '%t [%p]: user=%u,db=%d,app=%a,client=%h '
 #
 # Installs what is missing (postgresql-15 aside): prometheus-postgres-exporter pgbadger curl
-# python3-yaml, and promtool alone: Debian's "prometheus" package would also install and start
-# a Prometheus server (on *:9090, enabled at boot) unless a policy-rc.d forbids it, so promtool is
-# taken out of the package (apt-get download + dpkg-deb) into /var/cache/txguard-monitoring.
-# A promtool already on PATH, or PROMTOOL=/path/to/promtool, is used instead.
+# python3-yaml, and the binaries promtool and prometheus alone: Debian's "prometheus" package would
+# also install and start a Prometheus server (on *:9090, enabled at boot) unless a policy-rc.d
+# forbids it, so both are taken out of the package (apt-get download + dpkg-deb; they need only
+# libc) into /var/cache/txguard-monitoring/prometheus-VERSION.  A promtool / prometheus already
+# on PATH, or PROMTOOL=/path/to/promtool PROMETHEUS=/path/to/prometheus, is used instead.  The
+# Prometheus server runs as the exporter package's "prometheus" user with a private config and
+# storage directory in the scratch directory.
 # Uses the txguard installed in /usr/lib/postgresql/15/lib (make install or the Debian package).
-# Ports: PostgreSQL 127.0.0.1:55470, exporters 127.0.0.1:55472 (exporter) and 55473 (rules-live).
+# Ports: PostgreSQL 127.0.0.1:55470, exporters 127.0.0.1:55472 (exporter) and 55473 (rules-live),
+# Prometheus 127.0.0.1:55474 and its exporters 55475 (good), 55476 (missing queries file),
+# 55477 (broken queries file), 55478 (database without the extension).
 # KEEP=1 keeps the scratch directory (logs, reports, scrapes); VERBOSE=1 prints every test's output.
-# Output: one "ok - NAME" / "not ok - NAME" line per test (failure output before it), then
+# Output: one "ok - NAME" / "not ok - NAME" line per test (failure output before it; dashboard-live
+# also one "ok - dashboard-panel-N (title)" line per panel, counted as a test), then
 # "monitoring: N passed, N failed"; the exit status is non-zero if a test failed.
 set -uo pipefail
 export LC_ALL=C.UTF-8
@@ -43,8 +59,13 @@ PORT=55470
 EPORT=55472
 LPORT=55473
 CACHE=/var/cache/txguard-monitoring
+PPORT=55474
+PEPORTS=(55475 55476 55477 55478)       # exporters scraped by Prometheus: good missing broken noext
+DASHBOARD=$REPO/monitoring/txguard-dashboard.json
 ALL_TESTS=(exporter rules-check rules-unit rules-discriminate rules-live
+           dashboard-lint dashboard-live exporter-load-error
            pgbadger-default-prefix pgbadger-user-db-prefix)
+PROM_TESTS=" dashboard-live exporter-load-error "
 PREFIX_DEFAULT='%m [%p] '
 PREFIX_USERDB='%t [%p]: user=%u,db=%d,app=%a,client=%h '
 T_START=$SECONDS
@@ -57,7 +78,7 @@ TESTS=()
 for a in "$@"; do
   case $a in
     --no-apt) DO_APT=0 ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
     *) [[ " ${ALL_TESTS[*]} " == *" $a "* ]] || die "unknown test '$a' (known: ${ALL_TESTS[*]})"
        TESTS+=("$a") ;;
   esac
@@ -68,7 +89,7 @@ done
 [ -f "$SO" ] || die "$SO is missing: build and install txguard first (make && make install)"
 [ -f "$CONTROL" ] || die "$CONTROL is missing: install txguard first"
 id postgres >/dev/null 2>&1 || die "no 'postgres' OS user (apt-get install postgresql-15)"
-for p in $PORT $EPORT $LPORT; do
+for p in $PORT $EPORT $LPORT $PPORT "${PEPORTS[@]}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port $p on 127.0.0.1 is already in use"; fi
 done
 
@@ -82,12 +103,15 @@ pkg_missing() {
   done
 }
 mapfile -t missing < <(pkg_missing prometheus-postgres-exporter pgbadger curl python3-yaml postgresql-client-15)
+cached() {  # cached NAME: the newest NAME taken out of a prometheus package earlier
+  ls -1d "$CACHE"/prometheus-*/"$1" 2>/dev/null | sort -V | tail -n 1
+}
 PROMTOOL=${PROMTOOL:-$(command -v promtool || true)}
-if [ -z "$PROMTOOL" ]; then
-  PROMTOOL=$(ls -1d "$CACHE"/promtool-*/promtool 2>/dev/null | sort -V | tail -n 1)
-fi
-if [ "${#missing[@]}" -gt 0 ] || [ -z "$PROMTOOL" ]; then
-  [ "$DO_APT" = 1 ] || die "missing: ${missing[*]} ${PROMTOOL:-promtool} (run without --no-apt)"
+PROMETHEUS=${PROMETHEUS:-$(command -v prometheus || true)}
+[ -n "$PROMTOOL" ] || PROMTOOL=$(cached promtool)
+[ -n "$PROMETHEUS" ] || PROMETHEUS=$(cached prometheus)
+if [ "${#missing[@]}" -gt 0 ] || [ -z "$PROMTOOL" ] || [ -z "$PROMETHEUS" ]; then
+  [ "$DO_APT" = 1 ] || die "missing: ${missing[*]} ${PROMTOOL:-promtool} ${PROMETHEUS:-prometheus} (run without --no-apt)"
   "${APT[@]}" update </dev/null >/dev/null 2>&1 || echo "# apt-get update failed, trying anyway"
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "# installing ${missing[*]}"
@@ -95,28 +119,36 @@ if [ "${#missing[@]}" -gt 0 ] || [ -z "$PROMTOOL" ]; then
       { tail -n 20 /tmp/txguard-monitoring-apt.$$; rm -f /tmp/txguard-monitoring-apt.$$; die "apt-get install failed"; }
     rm -f /tmp/txguard-monitoring-apt.$$
   fi
-  if [ -z "$PROMTOOL" ]; then
+  if [ -z "$PROMTOOL" ] || [ -z "$PROMETHEUS" ]; then
+    # promtool and prometheus out of the package, never the package itself (it would start a
+    # server): same version for both, one download
     ver=$(apt-cache policy prometheus 2>/dev/null | sed -n 's/^ *Candidate: //p')
     [ -n "$ver" ] && [ "$ver" != "(none)" ] || die "no candidate for the Debian package prometheus (apt-get update?)"
     dl=$(mktemp -d /tmp/txguard-promtool.XXXXXX)
     chmod 0755 "$dl"; chown _apt "$dl" 2>/dev/null || true     # apt downloads as _apt
     (cd "$dl" && apt-get download -qq "prometheus=$ver" </dev/null >/dev/null 2>&1) ||
       { rm -rf "$dl"; die "apt-get download prometheus=$ver failed"; }
-    install -d "$CACHE/promtool-$ver"
-    dpkg-deb --fsys-tarfile "$dl"/prometheus_*.deb | tar -xO ./usr/bin/promtool >"$CACHE/promtool-$ver/promtool.tmp" &&
-      chmod 0755 "$CACHE/promtool-$ver/promtool.tmp" && mv "$CACHE/promtool-$ver/promtool.tmp" "$CACHE/promtool-$ver/promtool" ||
-      { rm -rf "$dl"; die "could not extract promtool from the prometheus package"; }
+    dest=$CACHE/prometheus-$ver
+    install -d "$dest"
+    for b in promtool prometheus; do
+      dpkg-deb --fsys-tarfile "$dl"/prometheus_*.deb | tar -xO "./usr/bin/$b" >"$dest/$b.tmp" &&
+        chmod 0755 "$dest/$b.tmp" && mv "$dest/$b.tmp" "$dest/$b" ||
+        { rm -rf "$dl" "$dest/$b.tmp"; die "could not extract $b from the prometheus package"; }
+    done
     rm -rf "$dl"
-    PROMTOOL=$CACHE/promtool-$ver/promtool
-    echo "# promtool taken out of Debian's prometheus $ver (the package itself is not installed)"
+    [ -n "$PROMTOOL" ] || PROMTOOL=$dest/promtool
+    [ -n "$PROMETHEUS" ] || PROMETHEUS=$dest/prometheus
+    echo "# promtool and prometheus taken out of Debian's prometheus $ver (the package itself is not installed)"
   fi
 fi
 "$PROMTOOL" --version >/dev/null 2>&1 || die "$PROMTOOL does not run"
+"$PROMETHEUS" --version >/dev/null 2>&1 || die "$PROMETHEUS does not run"
+id prometheus >/dev/null 2>&1 || die "no 'prometheus' OS user (made by the prometheus-postgres-exporter package)"
 for tool in "$BIN/initdb" "$BIN/pg_ctl" /usr/bin/psql /usr/bin/pgbadger "$EXPORTER" /usr/bin/curl "$PY"; do
   [ -x "$tool" ] || die "$tool not found"
 done
-echo "# $("$PROMTOOL" --version 2>&1 | head -n1) ($PROMTOOL); $(/usr/bin/pgbadger --version 2>&1 | head -n1);" \
-  "$("$EXPORTER" --version 2>&1 | head -n1)"
+echo "# $("$PROMTOOL" --version 2>&1 | head -n1) ($PROMTOOL); $("$PROMETHEUS" --version 2>&1 | head -n1)" \
+  "($PROMETHEUS); $(/usr/bin/pgbadger --version 2>&1 | head -n1); $("$EXPORTER" --version 2>&1 | head -n1)"
 echo "# setup (packages) after $((SECONDS - T_START)) s"
 
 # ---------------------------------------------------------------- the cluster
@@ -136,6 +168,7 @@ cleanup() {
   if [ -n "$LIVE_PID" ] && kill "$LIVE_PID" 2>/dev/null; then
     for _ in $(seq 50); do kill -0 "$LIVE_PID" 2>/dev/null || break; sleep 0.1; done
   fi
+  declare -F prom_stop >/dev/null && prom_stop
   if [ -f "$DATA/postmaster.pid" ]; then
     as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w -t 30 stop >/dev/null 2>&1 ||
       as_pg "$BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
@@ -343,13 +376,237 @@ t_pgbadger_user_db_prefix() {
   "$PY" "$HERE/pgbadger_check.py" real "$SCRATCH/badger/userdb.log" "$SCRATCH/badger/userdb.json" \
     --db txg_badger --user txg_badger_app
 }
+# ---------------------------------------------------------------- a real Prometheus
+# dashboard-live and exporter-load-error share one setup (prom_prepare, once): in database
+# txg_dash a table t and roles for the workload; four exporters: the good one (job "postgres"),
+# run the way Debian's unit runs it (user prometheus, the variables of a defaults file as its
+# environment, $ARGS), and three misconfigured ones (job "postgres-misconfigured"): a queries
+# file that does not exist, one that is not valid YAML, and the good file on a database without
+# the extension; Debian's Prometheus as user prometheus (private config, storage and port,
+# scrape and rule evaluation every second) with monitoring/txguard-alerts.yml loaded.  Then,
+# while Prometheus scrapes: a workload session (bounded: 200 rounds 0.2 s apart of a commit, a
+# voluntary ROLLBACK, a block aborted by a unique violation with 2 refused commands ended by
+# ROLLBACK, one aborted by a division by zero ended by COMMIT, a failed autocommit INSERT), a
+# session terminated by txguard.idle_in_aborted_transaction_timeout (500 ms), and a session
+# left idle in an aborted block until prom_stop.
+PROM=$SCRATCH/prom
+PROM_URL=http://127.0.0.1:$PPORT
+PROM_READY=
+PROM_PIDS=()            # exporters, Prometheus, the workload, the stuck session: ended by prom_stop
+STUCK_FD=
+EXP_NAMES=(good missing broken noext)
+prom_start_bg() {  # prom_start_bg LOG CMD...: runs CMD in the background, remembers its pid
+  local log=$1; shift
+  "$@" >"$log" 2>&1 </dev/null &
+  PROM_PIDS+=($!)
+}
+prom_wait() {  # prom_wait EXPR SECONDS: until Prometheus answers EXPR with at least one series
+  "$PY" - "$PROM_URL" "$1" "$2" <<'PYEOF'
+import json, sys, time, urllib.parse, urllib.request
+url, expr, end = sys.argv[1], sys.argv[2], time.time() + float(sys.argv[3])
+while True:
+    try:
+        q = urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url + "/api/v1/query?" + q, timeout=5) as r:
+            if json.load(r)["data"]["result"]:
+                sys.exit(0)
+    except (OSError, ValueError, KeyError):
+        pass
+    if time.time() > end:
+        print("  FAIL: waited %s s for Prometheus to return data for %s" % (sys.argv[3], expr))
+        sys.exit(1)
+    time.sleep(0.2)
+PYEOF
+}
+prom_setup() {
+  local i dsn
+  "${PSQL[@]}" >/dev/null <<'SQL' || { echo "setup SQL failed"; return 1; }
+CREATE ROLE txg_dash_mon LOGIN;
+CREATE ROLE txg_dash_app LOGIN;
+CREATE ROLE txg_dash_stuck LOGIN;
+CREATE ROLE txg_dash_idle LOGIN;
+ALTER ROLE txg_dash_idle SET txguard.idle_in_aborted_transaction_timeout = '500ms';
+CREATE DATABASE txg_dash;
+CREATE DATABASE txg_noext;
+\c txg_dash
+CREATE TABLE t (id int PRIMARY KEY);
+INSERT INTO t VALUES (1);
+GRANT SELECT, INSERT ON t TO txg_dash_app, txg_dash_stuck, txg_dash_idle;
+SQL
+  install -d -m 0755 "$PROM" "$PROM/etc" "$PROM/etc/prometheus"
+  install -d -m 0755 -o prometheus -g prometheus "$PROM/data"
+  # as the README says: the queries file in .../prometheus/, readable by the prometheus user
+  install -m 0644 "$REPO/monitoring/postgres_exporter.yaml" "$PROM/etc/prometheus/txguard.yaml"
+  # a tab in an indentation: not YAML
+  sed '0,/^  master: true$/s//\tmaster: true/' "$REPO/monitoring/postgres_exporter.yaml" \
+    >"$PROM/etc/prometheus/broken.yaml"
+  chmod 0644 "$PROM/etc/prometheus/broken.yaml"
+  install -m 0644 "$RULES" "$PROM/etc/txguard-alerts.yml"
+  dsn="postgresql://txg_dash_mon@127.0.0.1:$PORT"
+  # the good exporter's defaults file, as monitoring/README.md writes
+  # /etc/default/prometheus-postgres-exporter (Unix socket, key=value DSN)
+  cat >"$PROM/etc/default-good" <<EOF
+DATA_SOURCE_NAME='user=txg_dash_mon host=$SCRATCH/sock port=$PORT dbname=postgres'
+ARGS="--web.listen-address=127.0.0.1:${PEPORTS[0]} --extend.query-path=$PROM/etc/prometheus/txguard.yaml"
+EOF
+  # shellcheck disable=SC2016
+  prom_start_bg "$PROM/exporter-good.log" bash -c \
+    'set -a; . "$1"; set +a; exec runuser -u prometheus -- "$2" $ARGS' _ "$PROM/etc/default-good" "$EXPORTER"
+  prom_start_bg "$PROM/exporter-missing.log" env DATA_SOURCE_NAME="$dsn/postgres?sslmode=disable" \
+    runuser -u prometheus -- "$EXPORTER" --web.listen-address="127.0.0.1:${PEPORTS[1]}" \
+    --extend.query-path="$PROM/etc/prometheus/missing.yaml"
+  prom_start_bg "$PROM/exporter-broken.log" env DATA_SOURCE_NAME="$dsn/postgres?sslmode=disable" \
+    runuser -u prometheus -- "$EXPORTER" --web.listen-address="127.0.0.1:${PEPORTS[2]}" \
+    --extend.query-path="$PROM/etc/prometheus/broken.yaml"
+  prom_start_bg "$PROM/exporter-noext.log" env DATA_SOURCE_NAME="$dsn/txg_noext?sslmode=disable" \
+    runuser -u prometheus -- "$EXPORTER" --web.listen-address="127.0.0.1:${PEPORTS[3]}" \
+    --extend.query-path="$PROM/etc/prometheus/txguard.yaml"
+  cat >"$PROM/etc/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $PROM/etc/txguard-alerts.yml
+scrape_configs:
+  - job_name: postgres
+    static_configs:
+      - targets: ['127.0.0.1:${PEPORTS[0]}']
+  - job_name: postgres-misconfigured
+    static_configs:
+      - targets: ['127.0.0.1:${PEPORTS[1]}', '127.0.0.1:${PEPORTS[2]}', '127.0.0.1:${PEPORTS[3]}']
+EOF
+  chmod 0644 "$PROM/etc/prometheus.yml"
+  prom_start_bg "$PROM/prometheus.log" runuser -u prometheus -- "$PROMETHEUS" \
+    --config.file="$PROM/etc/prometheus.yml" --storage.tsdb.path="$PROM/data" \
+    --web.listen-address="127.0.0.1:$PPORT"
+  # Prometheus scrapes a few seconds after it is up (it applies its targets every 5 s)
+  prom_wait 'txguard_database_error_aborts_total{job="postgres",datname="txg_dash"}' 30 || {
+    tail -n 20 "$PROM/prometheus.log" "$PROM"/exporter-*.log; return 1; }
+  echo "# Prometheus scrapes the exporters, after $((SECONDS - T_START)) s"
+
+  # the workload: bounded (200 rounds, 0.2 s apart), ended earlier by prom_stop
+  for i in $(seq 200); do
+    echo "SELECT 1;"
+    echo "BEGIN; SELECT 1; ROLLBACK;"
+    echo "BEGIN; INSERT INTO t VALUES (1); SELECT 1; SELECT 2; ROLLBACK;"
+    echo "BEGIN; SELECT 1 / (random() * 0)::int; SELECT 1; COMMIT;"
+    echo "INSERT INTO t VALUES (1);"
+    echo "SELECT pg_sleep(0.2);"
+  done >"$PROM/workload.sql"
+  prom_start_bg "$PROM/workload.out" /usr/bin/psql -X -q -h 127.0.0.1 -p "$PORT" -U txg_dash_app -d txg_dash \
+    -f "$PROM/workload.sql"
+  # idle in an aborted block for 5 s, 10 times its role's 500 ms: terminated (the termination
+  # is polled for below; psql's sleep only has to outlast it)
+  printf 'BEGIN;\nINSERT INTO t VALUES (1);\n\\! sleep 5\n' >"$PROM/timeout.sql"
+  prom_start_bg "$PROM/timeout.out" /usr/bin/psql -X -q -h 127.0.0.1 -p "$PORT" -U txg_dash_idle -d txg_dash \
+    -f "$PROM/timeout.sql"
+  # idle in an aborted block until prom_stop closes its input
+  mkfifo "$PROM/stuck.fifo"
+  # shellcheck disable=SC2016
+  prom_start_bg "$PROM/stuck.out" bash -c \
+    'exec /usr/bin/psql -X -q -h 127.0.0.1 -p "$1" -U txg_dash_stuck -d txg_dash <"$2"' _ "$PORT" "$PROM/stuck.fifo"
+  exec {STUCK_FD}>"$PROM/stuck.fifo"
+  printf 'BEGIN;\nINSERT INTO t VALUES (1);\nSELECT 1;\n' >&"$STUCK_FD"
+  wait_pg "SELECT sessions_terminated > 0 FROM txguard_database_stats WHERE datname = 'txg_dash'" t ||
+    { cat "$PROM/timeout.out"; return 1; }
+  wait_pg "SELECT count(*) FROM txguard_aborted_sessions WHERE usename = 'txg_dash_stuck'" 1 ||
+    { cat "$PROM/stuck.out"; return 1; }
+  echo "# workload running, one session terminated by the timeout, one stuck, after $((SECONDS - T_START)) s"
+}
+prom_prepare() {
+  [ -n "$PROM_READY" ] && return "$PROM_READY"
+  PROM_READY=1
+  prom_setup >"$SCRATCH/prom-prepare.out" 2>&1 || { cat "$SCRATCH/prom-prepare.out"; return 1; }
+  cat "$SCRATCH/prom-prepare.out"
+  PROM_READY=0
+}
+prom_stop() {
+  local p
+  if [ -n "$STUCK_FD" ]; then exec {STUCK_FD}>&-; STUCK_FD=; fi
+  for p in "${PROM_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PROM_PIDS[@]}"; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
+  PROM_PIDS=()
+}
+prom_end() {  # prom_stop, then until their sessions are gone (their last log lines written)
+  prom_stop
+  wait_pg "SELECT count(*) FROM pg_stat_activity
+            WHERE datname IN ('txg_dash', 'txg_noext') OR usename = 'txg_dash_mon'" 0 >/dev/null
+}
+t_dashboard_lint() {
+  "$PY" "$HERE/dashboard_check.py" lint "$DASHBOARD"
+}
+t_dashboard_live() {
+  prom_prepare || return 1
+  "$PY" "$HERE/dashboard_check.py" live "$DASHBOARD" "$PROM_URL" "$SCRATCH/out/dashboard-live.tap" 45 \
+    job=postgres instance="127.0.0.1:${PEPORTS[0]}" datname=txg_dash
+}
+# what each exporter logs and exports (one scrape each), then the alerts in Prometheus
+t_exporter_load_error() {
+  prom_prepare || return 1
+  local i name rc=0
+  for i in 0 1 2 3; do
+    name=${EXP_NAMES[$i]}
+    curl -sSf -m 10 -o "$PROM/scrape-$name" "http://127.0.0.1:${PEPORTS[$i]}/metrics" ||
+      { echo "  FAIL: no scrape of the $name exporter"; rc=1; continue; }
+    "$PY" - "$name" "$PROM/scrape-$name" "$PROM/exporter-$name.log" "$PROM/etc/prometheus" <<'PYEOF' || rc=1
+import re, sys
+name, scrape, log, etc = sys.argv[1:]
+text, logt = open(scrape).read(), open(log).read()
+def val(pat):
+    m = re.search(r"^" + pat + r" (\S+)$", text, re.M)
+    return m.group(1) if m else None
+bad = False
+def check(cond, msg):
+    global bad
+    print(("  ok: " if cond else "  FAIL: ") + "%s exporter: %s" % (name, msg))
+    bad |= not cond
+path = {"good": "txguard.yaml", "missing": "missing.yaml", "broken": "broken.yaml", "noext": "txguard.yaml"}[name]
+load_err = val(r'pg_exporter_user_queries_load_error\{filename="%s/%s",hashsum="[0-9a-f]*"\}' % (re.escape(etc), path))
+scrape_err = val("pg_exporter_last_scrape_error")
+txg = len(re.findall(r"^txguard_", text, re.M))
+m = re.search(r'msg="Failed to reload user queries".*? err="((?:[^"\\]|\\.)*)"', logt)
+check(val("pg_up") == "1", "pg_up %s" % val("pg_up"))
+if name in ("missing", "broken"):
+    check(load_err == "1", "pg_exporter_user_queries_load_error{filename=\".../%s\"} %s" % (path, load_err))
+    check(scrape_err == "0", "pg_exporter_last_scrape_error %s: the scrape reports no error" % scrape_err)
+    check(m is not None, "logs 'Failed to reload user queries'" + (" (%s)" % m.group(1) if m else ""))
+    check(txg == 0, "%d txguard_ samples" % txg)
+elif name == "noext":
+    check(load_err == "0", "pg_exporter_user_queries_load_error %s: the file loaded" % load_err)
+    check(scrape_err == "1", "pg_exporter_last_scrape_error %s: its txguard queries fail" % scrape_err)
+    check(txg == 0, "%d txguard_ samples" % txg)
+else:
+    check(load_err == "0", "pg_exporter_user_queries_load_error %s" % load_err)
+    check(scrape_err == "0", "pg_exporter_last_scrape_error %s" % scrape_err)
+    check(m is None and not re.search(r"level=(error|warn)", logt), "logs no error")
+    check(txg > 0, "%d txguard_ samples" % txg)
+check(re.search(r"^pg_settings_txguard_enabled\{", text, re.M) is not None,
+      "pg_settings_txguard_enabled exported (txguard is loaded in the server)")
+sys.exit(1 if bad else 0)
+PYEOF
+  done
+  "$PY" "$HERE/dashboard_check.py" misconfigured "$PROM_URL" "$RULES" 30 \
+    good="127.0.0.1:${PEPORTS[0]}" missing="127.0.0.1:${PEPORTS[1]}" broken="127.0.0.1:${PEPORTS[2]}" \
+    noext="127.0.0.1:${PEPORTS[3]}" || rc=1
+  return $rc
+}
 passed=0
 failed=0
+i=0
 for t in "${TESTS[@]}"; do
   out=$SCRATCH/out/$t.log
   ts=$SECONDS
   rc=0
   "t_${t//-/_}" >"$out" 2>&1 </dev/null || rc=$?
+  # a test may report parts of itself (the dashboard's panels) on their own ok / not ok lines
+  if [ -f "$SCRATCH/out/$t.tap" ]; then
+    cat "$SCRATCH/out/$t.tap"
+    passed=$((passed + $(grep -c '^ok - ' "$SCRATCH/out/$t.tap")))
+    failed=$((failed + $(grep -c '^not ok - ' "$SCRATCH/out/$t.tap")))
+  fi
   if [ $rc = 0 ]; then
     passed=$((passed + 1))
     [ "${VERBOSE:-0}" = 1 ] && cat "$out"
@@ -358,6 +615,13 @@ for t in "${TESTS[@]}"; do
     failed=$((failed + 1))
     cat "$out"
     echo "not ok - $t ($((SECONDS - ts)) s)"
+  fi
+  # the Prometheus setup (workload, stuck session) ends before the tests that read the server log
+  i=$((i + 1))
+  if [ -n "$PROM_READY" ]; then
+    rest=0
+    for u in "${TESTS[@]:$i}"; do [[ $PROM_TESTS == *" $u "* ]] && rest=1; done
+    [ $rest = 1 ] || prom_end
   fi
 done
 if [ $failed -gt 0 ]; then
