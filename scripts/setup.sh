@@ -115,7 +115,18 @@ lc_messages = 'C'
 log_line_prefix = '%t [%p]: user=%u,db=%d,app=%a,client=%h '
 CONF
 chmod 0755 "$DIR"    # let any local user reach the socket
-if ! as_pg "$B/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null; then
+# The server outlives this script: it must not inherit the caller's open files
+# (a lock taken with flock(1) around this script would be held until the demo
+# server stops), so every descriptor above 2 is closed before pg_ctl runs.
+start_server() {
+    local fd
+    for fd in /proc/self/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done 2>/dev/null
+    as_pg "$B/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null
+}
+if ! ( start_server ); then
     echo "setup: the server did not start; end of $DIR/server.log:" >&2
     tail -n 20 "$DIR/server.log" >&2
     exit 1

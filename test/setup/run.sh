@@ -41,7 +41,9 @@ check() {  # <name> <command...>
 has() { grep -qF -- "$1" "$OUT"; }
 has_re() { grep -qE -- "$1" "$OUT"; }
 
-bash "$HERE/scripts/setup.sh" "${APT[@]}" >"$OUT" 2>&1
+# fd 9 stands for whatever the caller holds open (a lock taken with flock(1))
+MARK=$EX/caller-open-file
+bash "$HERE/scripts/setup.sh" "${APT[@]}" >"$OUT" 2>&1 9>"$MARK"
 rc=$?
 check "setup.sh exits 0" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || { echo "---- setup.sh output (last 40 lines)"; tail -n 40 "$OUT"; }
@@ -66,6 +68,15 @@ check "the server log's end-of-block line for the timeout is shown" \
     has_re 'WARNING:  txguard: aborted transaction ended by timeout; cause unique_violation SQLSTATE 23505 \(0 ignored commands, 2\.[0-9]{3} s aborted, statement 1;'
 check "the demo server answers afterwards" \
     runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -X -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -Atc 'SELECT 1' -o /dev/null
+server_keeps_no_caller_file() {
+    local pid f
+    pid=$(head -n 1 "$DIR/data/postmaster.pid") || return 1
+    for f in /proc/"$pid"/fd/*; do
+        [ "$(readlink "$f")" = "$MARK" ] && return 1
+    done
+    return 0
+}
+check "the demo server keeps none of the caller's open files" server_keeps_no_caller_file
 # query ids (compute_query_id = on) and pg_stat_statements: the demo's four
 # duplicate INSERTs are one statement, with its one successful run as calls
 check "the statements that abort most: one query id, 4 aborts, 1 call (pg_stat_statements)" \
