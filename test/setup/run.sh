@@ -64,8 +64,8 @@ check "the history records ended_by = timeout" \
     has_re '\| stuck-worker +\| 23505 +\| INSERT INTO accounts VALUES \(1, '"'"'carol'"'"'\) \| timeout +\|'
 check "txguard_stats counts the termination" \
     has_re '^ 23505 +\| +4 \| +4 \| +4 \| +1$'
-check "the server log's end-of-block line for the timeout is shown" \
-    has_re 'WARNING:  txguard: aborted transaction ended by timeout; cause unique_violation SQLSTATE 23505 \(0 ignored commands, 2\.[0-9]{3} s aborted, statement 1;'
+check "the server log's end-of-block line for the timeout is shown, with the query id" \
+    has_re 'WARNING:  txguard: aborted transaction ended by timeout; cause unique_violation SQLSTATE 23505 \(0 ignored commands, 2\.[0-9]{3} s aborted, statement 1, query id -?[0-9]+;'
 check "the demo server answers afterwards" \
     runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -X -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -Atc 'SELECT 1' -o /dev/null
 server_keeps_no_caller_file() {
