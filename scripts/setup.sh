@@ -3,7 +3,8 @@
 #
 #   bash scripts/setup.sh            install packages, build + install txguard, start a
 #                                    throwaway PostgreSQL 15 on 127.0.0.1:55432 with txguard
-#                                    preloaded, and run a one-minute demo
+#                                    and pg_stat_statements preloaded (compute_query_id = on),
+#                                    and run a one-minute demo
 #   bash scripts/setup.sh --no-demo  same without the demo
 #   bash scripts/setup.sh --stop     stop and delete the demo cluster
 #
@@ -106,18 +107,32 @@ cat >>"$DIR/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PORT
 unix_socket_directories = '$DIR'
-shared_preload_libraries = 'txguard'
+# pg_stat_statements and query ids: txguard_statement_stats joins pg_stat_statements
+shared_preload_libraries = 'txguard,pg_stat_statements'
+compute_query_id = on
 lc_messages = 'C'
-log_line_prefix = '%m [%p] %q%a: '
+# the prefix the README's pgBadger command is given
+log_line_prefix = '%t [%p]: user=%u,db=%d,app=%a,client=%h '
 CONF
 chmod 0755 "$DIR"    # let any local user reach the socket
-if ! as_pg "$B/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null; then
+# The server outlives this script: it must not inherit the caller's open files
+# (a lock taken with flock(1) around this script would be held until the demo
+# server stops), so every descriptor above 2 is closed before pg_ctl runs.
+start_server() {
+    local fd
+    for fd in /proc/self/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done 2>/dev/null
+    as_pg "$B/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w start >/dev/null
+}
+if ! ( start_server ); then
     echo "setup: the server did not start; end of $DIR/server.log:" >&2
     tail -n 20 "$DIR/server.log" >&2
     exit 1
 fi
 PSQL=("$B/psql" -X -h 127.0.0.1 -p "$PORT" -U postgres -d postgres)
-"${PSQL[@]}" -qc 'CREATE EXTENSION IF NOT EXISTS txguard'
+"${PSQL[@]}" -qc 'CREATE EXTENSION IF NOT EXISTS txguard' -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
 "${PSQL[@]}" -Atc "SELECT 'server: ' || version()"
 "${PSQL[@]}" -Atc "SELECT 'shared_preload_libraries = ' || current_setting('shared_preload_libraries') || ', extension txguard ' || extversion FROM pg_extension WHERE extname = 'txguard'"
 
@@ -171,6 +186,14 @@ TXT
         exit 1
     fi
     tail -n 2 <<<"$END_LINES" | sed 's/^/    /'
+    echo
+    echo "Which statements abort most: txguard_statement_stats joined with pg_stat_statements by"
+    echo "query id (compute_query_id = on); calls counts the statement's successful runs:"
+    PGAPPNAME=txguard-demo "${PSQL[@]}" -e -c "SELECT s.queryid, s.condition_name, s.aborts, p.calls, s.statement
+  FROM txguard_statement_stats s
+  LEFT JOIN pg_stat_statements p
+    ON p.userid = s.userid AND p.dbid = s.datid AND p.queryid = s.queryid
+ ORDER BY s.aborts DESC;"
 fi
 
 # ------------------------------------------------------------------ done
@@ -180,6 +203,7 @@ cat <<TXT
   connect:  psql -h 127.0.0.1 -p $PORT -U postgres
             (the socket is in $DIR: psql -h $DIR -p $PORT -U postgres)
   log:      $DIR/server.log
+  report:   pgbadger --prefix '%t [%p]: user=%u,db=%d,app=%a,client=%h ' -o report.html $DIR/server.log
   replay:   psql -h 127.0.0.1 -p $PORT -U postgres < $SRC/scripts/demo.sql
   stop:     runuser -u postgres -- $B/pg_ctl -D $DIR/data stop
   remove:   bash scripts/setup.sh --stop      (stops the server and deletes $DIR)

@@ -15,6 +15,7 @@
 #              test/model/DEFINITION.md, ~60 s; a mismatch is printed with a shrunk script)
 #   monitoring test/monitoring/run.sh (postgres_exporter queries, Prometheus rules with
 #              promtool check/test, pgBadger on the server log of aborted blocks)
+#   docs       test/docs/run.sh      (every relative link and #anchor of the Markdown documentation)
 #   coload     test/coload/run.sh    (regress + isolation with pg_stat_statements, auto_explain,
 #              pgaudit, pg_cron, pg_stat_kcache, pg_wait_sampling, pg_qualstats preloaded,
 #              txguard first and last; what each neighbour does on a failing transaction)
@@ -30,11 +31,12 @@
 #   --skip-model     do not run test/model/run.sh
 #   --skip-monitoring do not run test/monitoring/run.sh
 #   --skip-coload    do not run test/coload/run.sh
+#   --skip-docs      do not run test/docs/run.sh
 #   --skip-setup     do not run test/setup/run.sh (scripts/setup.sh on port 55449)
 #   --skip-package   do not run test/package/run.sh (it installs and purges a system package)
 #   --keep           keep the build/test copy (its path is printed)
 #   --only=LIST      run only these suites (comma-separated:
-#                    regress,isolation,tap,clients,stress,model,monitoring,setup,coload,package)
+#                    regress,isolation,tap,clients,stress,model,docs,monitoring,setup,coload,package)
 # Environment: TXGUARD_SUITE_TIMEOUT (seconds per suite, default 420);
 #   TXGUARD_COMPAT="13 17 18" also runs test/compat/run.sh for those majors.
 
@@ -48,7 +50,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
-DO_APT=1 DO_SETUP=1 DO_CLIENTS=1 DO_STRESS=1 DO_MODEL=1 DO_MONITORING=1 DO_COLOAD=1 DO_PACKAGE=1 KEEP=${TXGUARD_KEEP_WORK:-0} ONLY=
+DO_APT=1 DO_SETUP=1 DO_CLIENTS=1 DO_STRESS=1 DO_MODEL=1 DO_DOCS=1 DO_MONITORING=1 DO_COLOAD=1 DO_PACKAGE=1 KEEP=${TXGUARD_KEEP_WORK:-0} ONLY=
 for arg in "$@"; do
     case $arg in
         --no-apt) DO_APT=0 ;;
@@ -57,11 +59,12 @@ for arg in "$@"; do
         --skip-model) DO_MODEL=0 ;;
         --skip-monitoring) DO_MONITORING=0 ;;
         --skip-coload) DO_COLOAD=0 ;;
+        --skip-docs) DO_DOCS=0 ;;
         --skip-setup) DO_SETUP=0 ;;
         --skip-package) DO_PACKAGE=0 ;;
         --keep) KEEP=1 ;;
         --only=*) ONLY=",${arg#--only=}," ;;
-        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
         *) echo "run-all: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -315,6 +318,12 @@ elif [ "$DO_MODEL" -eq 1 ] && [ -f "$WORK/test/model/run.sh" ]; then
     external model test/model/run.sh
 else
     echo "model: test/model/run.sh not present (or --skip-model), skipped"
+fi
+if ! want docs; then :
+elif [ "$DO_DOCS" -eq 1 ] && [ -f "$WORK/test/docs/run.sh" ]; then
+    external docs test/docs/run.sh
+else
+    echo "docs: test/docs/run.sh not present (or --skip-docs), skipped"
 fi
 # the suites that install packages themselves are told when run-all may not
 NO_APT=()

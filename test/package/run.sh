@@ -11,7 +11,10 @@
 #    libkrb5-dev, lintian) when missing;
 # 2. builds from a copy of the tree with "dpkg-buildpackage -us -uc -b" (debian/rules:
 #    pg_buildext, one postgresql-NN-txguard per supported major; the build runs the
-#    regression tests that need only a running server in a pg_virtualenv cluster);
+#    regression tests that need only a running server in a pg_virtualenv cluster).
+#    The copy is placed in a fresh 0700 directory under /root, as a checkout of
+#    someone working as root is, that the "postgres" user running the build-time test
+#    server cannot read: the build and its tests must not depend on where the checkout is;
 # 3. saves the txguard files that are on the system without belonging to a package
 #    (what "make install" put there), then installs the .deb with apt-get;
 # 4. checks that txguard.so, the control and the SQL files belong to the package and are
@@ -44,6 +47,10 @@ step() { note "--- $* [$((SECONDS - t0)) s]"; }
 
 SCRATCH=$(mktemp -d /tmp/txguard-package.XXXXXX) || exit 2
 chmod 0755 "$SCRATCH"
+# the build tree: a fresh 0700 directory (mktemp -d), under /root when there is one
+PRIVATE_PARENT=/root
+[ -d "$PRIVATE_PARENT" ] || PRIVATE_PARENT=/tmp
+PRIVATE=$(mktemp -d "$PRIVATE_PARENT/txguard-package-build.XXXXXX") || exit 2
 INSTALLED_PKGS=()   # packages this run installed (purged at the end)
 SAVED=$SCRATCH/saved
 SAVED_LIST=$SCRATCH/saved.list
@@ -79,7 +86,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   restore_system
-  if [ "${KEEP:-0}" = 1 ]; then echo "# kept $SCRATCH"; else rm -rf "$SCRATCH"; fi
+  if [ "${KEEP:-0}" = 1 ]; then echo "# kept $SCRATCH and $PRIVATE"; else rm -rf "$SCRATCH" "$PRIVATE"; fi
   exit "$rc"
 }
 trap cleanup EXIT
@@ -113,8 +120,9 @@ mapfile -t missing < <(pkg_missing "${need[@]}")
 # ---------------------------------------------------------------- 2. build
 VERSION=$(dpkg-parsechangelog -l "$REPO/debian/changelog" -S Version) || die "cannot read debian/changelog"
 UPSTREAM=${VERSION%-*}
-BUILD=$SCRATCH/build
-SRC=$BUILD/txguard-$UPSTREAM
+BUILD=$SCRATCH/build            # the .deb, .changes and .buildinfo files, readable by all
+PBUILD=$PRIVATE/build           # dpkg-buildpackage writes them next to the tree
+SRC=$PBUILD/txguard-$UPSTREAM
 # what a fresh clone has, without build outputs
 copy_tree() {
   mkdir -p "$1"
@@ -123,6 +131,12 @@ copy_tree() {
       --exclude=./tap_logs --exclude=node_modules --exclude='./*.log' --exclude='./regression.*' -cf - . | tar -C "$1" -xf -
 }
 copy_tree "$SRC" || die "could not copy $REPO"
+# the point of building there: the postgres user cannot read the tree
+if [ "$(stat -c %a "$PRIVATE")" = 700 ] && ! runuser -u postgres -- test -r "$SRC/Makefile" 2>/dev/null; then
+  ok "package:private-tree (the build tree $SRC is in a 0700 directory that postgres cannot read)"
+else
+  notok "package:private-tree ($PRIVATE is mode $(stat -c %a "$PRIVATE"), or postgres can read $SRC)"
+fi
 step "dpkg-buildpackage -us -uc -b -J$(nproc) (txguard $VERSION)"
 ts=$SECONDS
 # PG_UPDATECONTROL: regenerate debian/control (in the copy) if this machine supports
@@ -130,6 +144,8 @@ ts=$SECONDS
 (cd "$SRC" && PG_UPDATECONTROL=yes dpkg-buildpackage -us -uc -b -J"$(nproc)") </dev/null >"$SCRATCH/build.log" 2>&1
 rc=$?
 BUILD_S=$((SECONDS - ts))
+mkdir -p "$BUILD"
+find "$PBUILD" -maxdepth 1 -type f -name "*_${VERSION}_*" -exec mv -t "$BUILD" {} +
 mapfile -t DEBS < <(find "$BUILD" -maxdepth 1 -name "postgresql-*-txguard_${VERSION}_*.deb" | sort)
 CHANGES=$(find "$BUILD" -maxdepth 1 -name "txguard_${VERSION}_*.changes" | head -n1)
 if [ $rc = 0 ] && [ ${#DEBS[@]} -gt 0 ]; then
@@ -143,7 +159,7 @@ fi
 bt_ok=$(grep -cE '^(test )?[[:space:]]*[^[:space:]]+[[:space:]]+\.\.\. ok( |$)' "$SCRATCH/build.log")
 bt_fail=$(grep -cE '\.\.\. FAILED' "$SCRATCH/build.log")
 if [ "$bt_ok" -gt 0 ] && [ "$bt_fail" = 0 ]; then
-  ok "package:build-time-tests ($bt_ok regression tests against a pg_virtualenv cluster preloading the built txguard)"
+  ok "package:build-time-tests ($bt_ok regression tests against a pg_virtualenv cluster preloading the built txguard, from a tree postgres cannot read)"
 else
   grep -E '\.\.\. (ok|FAILED)' "$SCRATCH/build.log"
   notok "package:build-time-tests ($bt_ok ok, $bt_fail failed)"
