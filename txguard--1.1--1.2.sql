@@ -106,7 +106,7 @@ CREATE FUNCTION @extschema@.txguard_info(
     OUT statements          integer,
     OUT statements_max      integer,
     OUT statements_evicted  bigint,
-    OUT databases_evicted   bigint,
+    OUT databases_dropped   bigint,
     OUT restored_at         timestamp with time zone,
     OUT stats_evicted       bigint,
     OUT databases           integer,

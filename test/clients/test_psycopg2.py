@@ -86,9 +86,9 @@ def body(c):
     cur = conn.cursor()
     err = None
     cur.execute("SELECT count(*) FROM %s" % TABLE)          # statement 1
-    cur.execute("SAVEPOINT sp")                              # statement 2
+    cur.execute("SAVEPOINT sp")                              # not a statement
     try:
-        cur.execute(INSERT)                                  # statement 3
+        cur.execute(INSERT)                                  # statement 2
     except psycopg2.errors.UniqueViolation:
         pass
     try:
@@ -97,9 +97,9 @@ def body(c):
         err = e
     print("[savepoint] psycopg2 str(e) of the 25P02:\n%s" % err)
     if c.true("[savepoint] next query raised InFailedSqlTransaction", err is not None):
-        c.eq("[savepoint] diag.message_detail (SAVEPOINT is statement 2)",
+        c.eq("[savepoint] diag.message_detail (SAVEPOINT is no statement)",
              err.diag.message_detail,
-             expected_detail(3, TABLE + "_pkey", "Key (id)=(1) already exists.", INSERT))
+             expected_detail(2, TABLE + "_pkey", "Key (id)=(1) already exists.", INSERT))
         c.eq("[savepoint] diag.message_hint", err.diag.message_hint, HINT_SAVEPOINT)
     cur.execute("ROLLBACK TO SAVEPOINT sp")
     cur.execute("SELECT note FROM %s WHERE id = 1" % TABLE)
@@ -108,7 +108,7 @@ def body(c):
     cur.execute("SELECT sqlstate, statement, statement_ordinal, in_savepoint, ignored_commands,"
                 " ended_by FROM txguard_last_abort()")
     c.eq("[savepoint] txguard_last_abort() in the same transaction", cur.fetchone(),
-         ("23505", INSERT, 3, True, 1, "rollback to savepoint"))
+         ("23505", INSERT, 2, True, 1, "rollback to savepoint"))
     conn.commit()
 
     # --- annotate = message

@@ -128,6 +128,7 @@ auto_explain.log_analyze = on
 auto_explain.log_nested_statements = on
 pg_stat_statements.track = all
 pg_qualstats.sample_rate = 1
+txguard.log_aborts = all
 EOF
   chown postgres:postgres "$2"
 }

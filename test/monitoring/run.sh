@@ -199,6 +199,7 @@ autovacuum = off            # exact transaction counts in pg_stat_database
 log_checkpoints = off       # the server log holds the tests' lines only
 compute_query_id = on       # query ids, as pg_stat_statements would have them
 log_line_prefix = '$PREFIX_DEFAULT'
+txguard.log_aborts = all    # an end-of-block line for every block: pgBadger reads them
 EOF
 as_pg "$BIN/pg_ctl" -D "$DATA" -l "$SERVER_LOG" -w -t 60 start >/dev/null 2>&1 || setup_fail "PostgreSQL did not start"
 PSQL=(/usr/bin/psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d postgres)

@@ -48,8 +48,8 @@ rc=$?
 check "setup.sh exits 0" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || { echo "---- setup.sh output (last 40 lines)"; tail -n 40 "$OUT"; }
 
-check "txguard and pg_stat_statements are preloaded, extension txguard 1.1" \
-    has 'shared_preload_libraries = txguard,pg_stat_statements, extension txguard 1.1'
+check "txguard and pg_stat_statements are preloaded, extension txguard 1.2" \
+    has 'shared_preload_libraries = txguard,pg_stat_statements, extension txguard 1.2'
 # 1a: with annotate = off, the 25P02 has no DETAIL (the next line is the
 # demo's own SQLSTATE marker)
 check "plain 25P02 without txguard's annotation" \
