@@ -37,7 +37,8 @@ URL="http://127.0.0.1:$EPORT/metrics"
 N=$$
 APP=txg_exp_$N                     # role that makes the aborts
 IDLE=txg_expidle_$N                # role with txguard.idle_in_aborted_transaction_timeout
-MON=txg_expmon_$N                  # the exporter's role: plain LOGIN, no pg_monitor
+MON=txg_expmon_$N                  # the exporter's role: LOGIN with pg_monitor (query ids of
+                                   # other roles' rows need pg_read_all_stats)
 DB2=txg_exp_$N                     # second database with txguard (for --auto-discover-databases);
                                    # its aborts are this test's only: conditions, statements
 RATE=txg_exprate_$N                # database for the error-abort rate; the exporter never connects
@@ -148,6 +149,7 @@ INSERT INTO $TBL VALUES (1, 1);
 CREATE ROLE $APP LOGIN;
 CREATE ROLE $IDLE LOGIN;
 CREATE ROLE $MON LOGIN;
+GRANT pg_monitor TO $MON;
 ALTER ROLE $IDLE SET txguard.idle_in_aborted_transaction_timeout = '300ms';
 -- query ids, as pg_stat_statements would have them computed (txguard_statement_stats)
 ALTER ROLE $APP SET compute_query_id = on;

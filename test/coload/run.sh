@@ -128,7 +128,6 @@ auto_explain.log_analyze = on
 auto_explain.log_nested_statements = on
 pg_stat_statements.track = all
 pg_qualstats.sample_rate = 1
-txguard.log_aborts = all
 EOF
   chown postgres:postgres "$2"
 }
@@ -278,6 +277,7 @@ TX_SQL="\\set VERBOSITY verbose
 SELECT pg_backend_pid() AS pid \\gset
 \\echo probe-pid :pid
 SELECT pg_sleep(0.3) AS coload_wait;
+SET txguard.log_aborts = all;
 BEGIN;
 SELECT count(*) AS coload_probe FROM t WHERE id = 1;
 INSERT INTO t VALUES (1);
