@@ -16,6 +16,8 @@ OBJS = \
 	src/capture/stmt.o \
 	src/capture/stmtsplit.o \
 	src/capture/capture.o \
+	src/capture/traceparent.o \
+	src/capture/blocker.o \
 	src/capture/annotate.o \
 	src/capture/endline.o \
 	src/capture/idle_timeout.o \

@@ -30,9 +30,11 @@
  * Cost on the success path: a few comparisons and stores per statement in
  * backend-local memory; no allocation, no lock, no system call.
  *
- * emit_log_hook never raises an ERROR, never takes a lock, and refuses
- * recursion; what it calls allocates only in ErrorContext, with
- * MCXT_ALLOC_NO_OOM (capture/annotate.c).  The abort callbacks run after
+ * emit_log_hook never raises an ERROR and refuses recursion; what it calls
+ * allocates only in ErrorContext, with MCXT_ALLOC_NO_OOM
+ * (capture/annotate.c), and takes no lock but, for a background worker
+ * whose error comes after its abort, txguard's own statistics lock
+ * (capture/episode.c).  The abort callbacks run after
  * LWLockReleaseAll() with interrupts held; what they call never raises an
  * ERROR, never allocates and never logs.
  *

@@ -34,7 +34,7 @@
 
 /* Room for the cause: every field of a record plus the words around them */
 #define CAUSE_BUFSIZE(rec_stmt_len) \
-	(TXG_MESSAGE_LEN + TXG_DETAIL_LEN + (rec_stmt_len) + 256)
+	(TXG_MESSAGE_LEN + TXG_DETAIL_LEN + (rec_stmt_len) + TXG_APPNAME_LEN + 256)
 
 /*
  * Write the sentence that names a cause into buf, for example
@@ -62,6 +62,10 @@ txg_format_cause(char *buf, int bufsize, const TxgRecord *cause)
 		n += snprintf(buf + n, bufsize - n, " Statement: %s%s",
 					  cause->statement,
 					  cause->stmt_truncated ? "..." : "");
+	if (n < bufsize && cause->blocker_state == TXG_BLOCKER_FOUND)
+		n += snprintf(buf + n, bufsize - n,
+					  " It was blocked by process %d (application \"%s\").",
+					  cause->blocker_pid, cause->blocker_appname);
 	return Min(n, bufsize - 1);
 }
 

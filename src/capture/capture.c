@@ -34,6 +34,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "postmaster/bgworker.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
@@ -41,6 +42,7 @@
 #include "compat.h"
 #include "guc.h"
 #include "stmtsplit.h"
+#include "traceparent.h"
 
 static inline bool
 is_blank(char c)
@@ -176,6 +178,10 @@ txg_capture_record(TxgRecord *rec, const ErrorData *edata,
 	rec->userid = ref->userid;
 	rec->encoding = GetDatabaseEncoding();
 	rec->backend_type = (int32) MyBackendType;
+	txg_copy_text(rec->backend_desc,
+				  MyBackendType == B_BG_WORKER && MyBgworkerEntry != NULL ?
+				  MyBgworkerEntry->bgw_type : GetBackendTypeDesc(MyBackendType),
+				  sizeof(rec->backend_desc));
 	rec->queryid = ref->queryid;
 	rec->xact_start = GetCurrentTransactionStartTimestamp();
 	rec->stmt_start = GetCurrentStatementStartTimestamp();
@@ -200,8 +206,8 @@ txg_capture_record(TxgRecord *rec, const ErrorData *edata,
 	rec->blocker_appname[0] = '\0';
 	rec->blocker_statement[0] = '\0';
 	rec->lock_waited[0] = '\0';
-	rec->trace_id[0] = '\0';
-	rec->span_id[0] = '\0';
+	(void) txg_find_traceparent(ref->text, ref->len, rec->trace_id,
+								rec->span_id);
 	txg_copy_text(rec->appname, application_name, sizeof(rec->appname));
 	txg_copy_text(rec->client_addr,
 				  MyProcPort ? MyProcPort->remote_host : NULL,

@@ -129,8 +129,9 @@ append_one_line(StringInfo buf, const char *s)
  *
  * The optional parts, in this order: "; query id N" after the statement
  * number; then "; detail ...", "; statement ..." (or "; truncated
- * statement ..."), "; remote", "; blocked by pid N application ...
- * statement ...", "; trace id T span id S".  Line breaks and tabs in the
+ * statement ..."), "; remote", "; waited for ..." (the lock), "; blocked
+ * by pid N application ... statement ...", "; trace id T span id S".
+ * Line breaks and tabs in the
  * texts and the message become spaces, so the line splits unambiguously.
  * pgBadger masks quoted and parenthesized parts when it groups messages,
  * so it groups these lines by how the block ended and by cause.
@@ -181,6 +182,11 @@ txg_endline_write(const TxgRecord *rec)
 	}
 	if (rec->remote)
 		appendStringInfoString(&buf, "; remote");
+	if (rec->lock_waited[0] != '\0')
+	{
+		appendStringInfoString(&buf, "; waited for ");
+		append_quoted(&buf, rec->lock_waited);
+	}
 	if (rec->blocker_state == TXG_BLOCKER_FOUND)
 	{
 		appendStringInfo(&buf, "; blocked by pid %d application ",

@@ -44,7 +44,9 @@
  * line of an episode that ends there waits for the next safe point
  * (txg_episode_statement_start, a utility's end, or the end of the
  * session).  The only lock taken is txguard's statistics LWLock, inside
- * store/stats.c, never while it is held already, and never from the hook.
+ * store/stats.c, never while it is held already: in the abort callbacks,
+ * and from the hook only for a background worker whose error comes after
+ * its abort (the lock is txguard's own and never held across an error).
  *
  * IDENTIFICATION
  *	  src/capture/episode.c
@@ -63,6 +65,7 @@
 #include "utils/timestamp.h"
 
 #include "annotate.h"
+#include "blocker.h"
 #include "capture.h"
 #include "compat.h"
 #include "endline.h"
@@ -119,7 +122,30 @@ static inline void
 update_attention(void)
 {
 	txg_episode_attention = ep.line_pending || ep.open ||
+		txg_blocker_pending() ||
 		(ep.warn_hidden_errors && !ep.warned_hidden_errors);
+}
+
+/*
+ * A safe point: finish looking up the session that held the lock the
+ * latest abort waited for, and keep what was found everywhere that record
+ * is (the history, the live slot of an open episode).
+ */
+static void
+resolve_blocker(void)
+{
+	if (!txg_blocker_pending())
+		return;
+	if (ep.last_valid && txg_blocker_resolve(ep.last))
+	{
+		txg_ring_update_blocker(ep.last);
+		if (ep.open)
+		{
+			txg_slot_publish(ep.last);
+			ep.cause_len = -1;	/* the cause sentence names the blocker now */
+		}
+	}
+	update_attention();
 }
 
 void
@@ -135,16 +161,20 @@ txg_episode_init(void)
 }
 
 /*
- * Is this a process whose errors txguard follows?  Client backends only
- * (and a single-user backend); parallel workers are skipped because the
- * leader re-throws their errors and reports them itself.
+ * Is this a process whose errors txguard follows?  Client backends (and a
+ * single-user backend), and background workers that run SQL: logical
+ * replication's apply and table synchronisation workers, pg_cron's jobs
+ * and other extensions' workers.  Parallel workers are skipped because the
+ * leader re-throws their errors and reports them itself; the server's own
+ * processes (autovacuum, walsenders, checkpointer, ...) run no SQL of a
+ * client.
  */
 bool
 txg_is_client_backend(void)
 {
-	return MyProc != NULL &&
-		(MyBackendType == B_BACKEND || !IsUnderPostmaster) &&
-		!IsParallelWorker();
+	return MyProc != NULL && !IsParallelWorker() &&
+		(MyBackendType == B_BACKEND || MyBackendType == B_BG_WORKER ||
+		 !IsUnderPostmaster);
 }
 
 /* The session's first top-level statement: per-backend set-up */
@@ -253,6 +283,7 @@ episode_close(TxgEndReason reason, bool can_log)
 void
 txg_episode_statement_start_work(void)
 {
+	resolve_blocker();
 	write_pending_line();
 	if (ep.open && !IsAbortedTransactionBlockState())
 		episode_close(TXG_END_ROLLBACK, true);
@@ -297,6 +328,18 @@ consequence(ErrorData *edata)
 		edata->output_to_server = false;
 }
 
+/* An error about to abort the transaction: the pending record */
+static void
+capture(const ErrorData *edata)
+{
+	TxgStmtRef	ref;
+
+	txg_stmt_charge_error(edata, &ref);
+	txg_capture_record(ep.pending, edata, &ref);
+	txg_blocker_capture(ep.pending, edata);
+	ep.pending_valid = true;
+}
+
 /* Why does this FATAL end a session whose block is aborted? */
 static TxgEndReason
 classify_fatal(const ErrorData *edata)
@@ -335,12 +378,18 @@ txg_episode_report(ErrorData *edata)
 		if (IsAbortedTransactionBlockState())
 			consequence(edata);
 		else if (IsTransactionOrTransactionBlock())
+			capture(edata);
+		else if (MyBackendType == B_BG_WORKER)
 		{
-			TxgStmtRef	ref;
-
-			txg_stmt_charge_error(edata, &ref);
-			txg_capture_record(ep.pending, edata, &ref);
-			ep.pending_valid = true;
+			/*
+			 * A background worker that aborts its transaction before it
+			 * reports the error (logical replication's apply worker does, to
+			 * report the failure in an idle state) reaches here with the
+			 * abort already done: bind it at once, as its abort callback
+			 * would have.
+			 */
+			capture(edata);
+			txg_episode_abort(false);
 		}
 	}
 	else if (edata->elevel == FATAL)
@@ -354,7 +403,11 @@ txg_episode_report(ErrorData *edata)
 		}
 	}
 	else
+	{
+		if (edata->elevel == LOG)
+			txg_blocker_note(edata);
 		txg_endline_filter(edata);
+	}
 }
 
 /*
@@ -369,17 +422,23 @@ txg_episode_abort(bool sub)
 	ep.in_abort_path = true;
 	episode_abort(sub);
 	ep.in_abort_path = false;
+	update_attention();
 	if (!sub)
 		txg_stmt_xact_end();
 }
 
-/* Should this abort go to the shared history, and the detailed statistics? */
+/*
+ * Should this abort go to the shared history, and the detailed statistics?
+ * With track = blocks the history keeps what no client sees at once: the
+ * aborts that leave a block aborted, and background workers' failures.
+ */
 static void
 what_to_keep(const TxgRecord *rec, bool *history, bool *detailed)
 {
 	*detailed = (txg_track != TXG_TRACK_NONE);
 	*history = txg_track == TXG_TRACK_ALL ||
-		(txg_track == TXG_TRACK_BLOCKS && rec->in_block);
+		(txg_track == TXG_TRACK_BLOCKS &&
+		 (rec->in_block || rec->backend_type == B_BG_WORKER));
 }
 
 static void
@@ -439,7 +498,9 @@ episode_abort(bool sub)
 	what_to_keep(rec, &ep.in_history, &ep.detailed);
 	rec->slot = txg_slot_index();
 	rec->seq = 0;
-	if (ep.in_history)
+	if (ep.in_history &&
+		!(rec->backend_type == B_BG_WORKER && !rec->in_block &&
+		  txg_ring_repeat(rec)))
 		txg_ring_add(rec);
 	ep.stats_generation = txg_stats_count_abort(rec, sub, ep.detailed);
 
@@ -537,6 +598,7 @@ txg_episode_utility_done(TransactionStmt *tstmt)
 			break;
 	}
 	ep.pending_valid = false;
+	resolve_blocker();
 	if (reason != TXG_END_ROLLBACK_TO)
 	{
 		ep.explicit_block = tstmt->chain;
@@ -562,6 +624,7 @@ txg_episode_backend_exit(void)
 {
 	TxgEndReason reason = ep.fatal_reason;
 
+	resolve_blocker();
 	write_pending_line();
 	if (!ep.open)
 		return;

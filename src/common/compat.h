@@ -186,13 +186,40 @@ extern void txg_init_materialized_srf(FunctionCallInfo fcinfo);
 
 /*
  * The backend's own activity entry: 14 exported MyBEEntry (13 keeps it
- * static).  txguard reads its own entry's state and query text only.
+ * static).  The entries of all backends form one array in shared memory,
+ * indexed by the 0-based backend (proc) number, and MyBEEntry is this
+ * backend's element: the array starts TXG_MY_PROC_INDEX() entries before
+ * it.  (Core keeps the array's own pointer static.)  txguard reads other
+ * entries only to name a blocking session (capture/blocker.c).
  */
 #if PG_VERSION_NUM >= 140000
 #include "utils/backend_status.h"
 #define TXG_MY_BEENTRY() (MyBEEntry)
+#define TXG_BE_ARRAY() \
+	(MyBEEntry != NULL && TXG_MY_PROC_INDEX() >= 0 ? \
+	 MyBEEntry - TXG_MY_PROC_INDEX() : (PgBackendStatus *) NULL)
 #else
 #define TXG_MY_BEENTRY() ((PgBackendStatus *) NULL)
+#define TXG_BE_ARRAY() ((PgBackendStatus *) NULL)
+#endif
+
+/*
+ * 14 moved a backend's transaction id and subtransaction cache status into
+ * PGPROC (13 has them in PGXACT).
+ */
+#if PG_VERSION_NUM >= 140000
+#define TXG_HAVE_PROC_XID 1
+#endif
+
+/*
+ * The PGPROC of a virtual transaction id: 17 replaced its backendId with a
+ * procNumber.
+ */
+#if PG_VERSION_NUM >= 170000
+#define TXG_VXID_PROC(vxid) ProcNumberGetProc((vxid).procNumber)
+#else
+#include "storage/sinvaladt.h"
+#define TXG_VXID_PROC(vxid) BackendIdGetProc((vxid).backendId)
 #endif
 
 /*

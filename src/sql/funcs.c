@@ -509,8 +509,7 @@ put_abort(RowState *st, const TxgRecord *rec)
 		bool		found = rec->blocker_state == TXG_BLOCKER_FOUND;
 
 		values[i++] = BoolGetDatum(rec->remote);
-		set_text(values, nulls, i++,
-				 GetBackendTypeDesc((BackendType) rec->backend_type));
+		set_text(values, nulls, i++, rec->backend_desc);
 		set_text(values, nulls, i++, visible ? rec->trace_id : NULL);
 		set_text(values, nulls, i++, visible ? rec->span_id : NULL);
 		set_text(values, nulls, i++,

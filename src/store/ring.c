@@ -97,6 +97,64 @@ txg_ring_add(TxgRecord *rec)
 }
 
 /*
+ * A background worker failed again the way a recent record says (same
+ * process type, database, role, SQLSTATE and message): count a repeat in
+ * that record instead of writing a new one, so that a worker retrying the
+ * same failure every few seconds does not flood the history.  Looks at the
+ * newest TXG_RING_REPEAT_WINDOW positions only.  Sets rec->seq and returns
+ * true if it found one.  Abort path: no lock, no allocation.
+ */
+bool
+txg_ring_repeat(TxgRecord *rec)
+{
+	/* room for the fixed part; only the part up to the message is copied */
+	union
+	{
+		char		c[TXG_ENTRY_HEADER_SIZE + sizeof(TxgRecord)];
+		TxgEntryHeader h;
+	}			u;
+	char	   *buf = u.c;
+	Size		size = TXG_ENTRY_HEADER_SIZE + offsetof(TxgRecord, message) +
+		TXG_MESSAGE_LEN;
+	const TxgRecord *old = TXG_ENTRY_RECORD(buf);
+	uint64		next;
+
+	if (txg_shm.sh == NULL || txg_shm.sh->history_size == 0)
+		return false;
+	next = pg_atomic_read_u64(&txg_shm.sh->next_seq);
+	for (uint64 seq = next;
+		 seq > 0 && seq + TXG_RING_REPEAT_WINDOW > next &&
+		 seq + txg_shm.sh->history_size > next &&
+		 seq > pg_atomic_read_u64(&txg_shm.sh->reset_seq);
+		 seq--)
+	{
+		TxgEntryHeader *e = ring_entry(seq);
+
+		if (!txg_entry_read(e, buf, size) || old->seq != seq)
+			continue;
+		buf[size - 1] = '\0';
+		if (old->backend_type != rec->backend_type ||
+			old->dbid != rec->dbid || old->userid != rec->userid ||
+			old->sqlerrcode != rec->sqlerrcode ||
+			old->ended_by != TXG_END_IMPLICIT ||
+			strcmp(old->backend_desc, rec->backend_desc) != 0 ||
+			strcmp(old->message, rec->message) != 0)
+			continue;
+		if (!txg_entry_begin_write(e))
+			return false;
+		if (TXG_ENTRY_RECORD(e)->seq == seq)
+		{
+			TXG_ENTRY_RECORD(e)->repeats++;
+			TXG_ENTRY_RECORD(e)->ended_at = rec->aborted_at;
+			rec->seq = seq;
+		}
+		txg_entry_end_write(e);
+		return rec->seq == seq;
+	}
+	return false;
+}
+
+/*
  * An episode ended: complete its ring record, if it is still there.
  */
 void
@@ -118,6 +176,39 @@ txg_ring_complete(const TxgRecord *rec)
 			dst->ended_by = rec->ended_by;
 			dst->ignored = rec->ignored;
 			dst->idle_since = rec->idle_since;
+		}
+		txg_entry_end_write(e);
+	}
+}
+
+/*
+ * The blocking session of a record was looked up after it was written:
+ * copy what was found into its ring entry, if it is still there.
+ */
+void
+txg_ring_update_blocker(const TxgRecord *rec)
+{
+	TxgEntryHeader *e;
+
+	if (txg_shm.sh == NULL || txg_shm.sh->history_size == 0 || rec->seq == 0)
+		return;
+
+	e = ring_entry(rec->seq);
+	if (txg_entry_begin_write(e))
+	{
+		TxgRecord  *dst = TXG_ENTRY_RECORD(e);
+
+		if (dst->seq == rec->seq)
+		{
+			dst->blocker_state = rec->blocker_state;
+			dst->blocker_pid = rec->blocker_pid;
+			dst->blocker_userid = rec->blocker_userid;
+			dst->blocker_backend_start = rec->blocker_backend_start;
+			dst->blocker_xact_start = rec->blocker_xact_start;
+			memcpy(dst->blocker_appname, rec->blocker_appname,
+				   sizeof(dst->blocker_appname));
+			memcpy(dst->blocker_statement, rec->blocker_statement,
+				   sizeof(dst->blocker_statement));
 		}
 		txg_entry_end_write(e);
 	}

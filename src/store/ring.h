@@ -16,9 +16,16 @@
 /* Called with each record a reader copies; may raise errors */
 typedef void (*txg_record_callback) (TxgRecord *rec, void *arg);
 
+/* How far back a background worker's failure is looked for again */
+#define TXG_RING_REPEAT_WINDOW	16
+
 /* The abort path: never an ERROR, never a lock, never an allocation */
 extern void txg_ring_add(TxgRecord *rec);
+extern bool txg_ring_repeat(TxgRecord *rec);
+
+/* Later, when the episode ends or the blocker is known: the same rules */
 extern void txg_ring_complete(const TxgRecord *rec);
+extern void txg_ring_update_blocker(const TxgRecord *rec);
 
 /* Readers */
 extern void txg_ring_scan(int pid, txg_record_callback emit, void *arg);
