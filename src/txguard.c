@@ -56,8 +56,8 @@ void
 _PG_init(void)
 {
 	/*
-	 * The settings are defined however the library is loaded, so that SET
-	 * and SHOW behave the same everywhere; the rest needs preloading.
+	 * The settings are defined however the library is loaded, so that SET and
+	 * SHOW behave the same everywhere; the rest needs preloading.
 	 */
 	txg_define_gucs(process_shared_preload_libraries_in_progress);
 

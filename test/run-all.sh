@@ -16,6 +16,8 @@
 #   monitoring test/monitoring/run.sh (postgres_exporter queries, Prometheus rules with
 #              promtool check/test, pgBadger on the server log of aborted blocks)
 #   docs       test/docs/run.sh      (every relative link and #anchor of the Markdown documentation)
+#   pgindent   test/pgindent/run.sh  (src/ is pgindent-clean with PostgreSQL 15's pgindent and
+#              Debian's pg_bsd_indent; typedefs.list is generated from src/)
 #   coload     test/coload/run.sh    (regress + isolation with pg_stat_statements, auto_explain,
 #              pgaudit, pg_cron, pg_stat_kcache, pg_wait_sampling, pg_qualstats preloaded,
 #              txguard first and last; what each neighbour does on a failing transaction)
@@ -36,7 +38,7 @@
 #   --skip-package   do not run test/package/run.sh (it installs and purges a system package)
 #   --keep           keep the build/test copy (its path is printed)
 #   --only=LIST      run only these suites (comma-separated:
-#                    regress,isolation,tap,clients,stress,model,docs,monitoring,setup,coload,package)
+#                    regress,isolation,tap,clients,stress,model,docs,pgindent,monitoring,setup,coload,package)
 # Environment: TXGUARD_SUITE_TIMEOUT (seconds per suite, default 420);
 #   TXGUARD_COMPAT="13 17 18" also runs test/compat/run.sh for those majors.
 
@@ -103,6 +105,8 @@ if [ "$DO_APT" -eq 1 ]; then
           # test/monitoring/run.sh (promtool and prometheus are taken out of the prometheus
           # package there, never installed: the package would start a Prometheus service)
           pgbadger python3-yaml
+          # test/pgindent/run.sh: pgindent's indent (the script comes with PostgreSQL 15's source)
+          pg-bsd-indent
           # test/coload/run.sh: the neighbours (pg_stat_statements, auto_explain: postgresql-15)
           postgresql-15-pgaudit postgresql-15-cron postgresql-15-pg-stat-kcache
           postgresql-15-pg-wait-sampling postgresql-15-pg-qualstats
@@ -324,6 +328,12 @@ elif [ "$DO_DOCS" -eq 1 ] && [ -f "$WORK/test/docs/run.sh" ]; then
     external docs test/docs/run.sh
 else
     echo "docs: test/docs/run.sh not present (or --skip-docs), skipped"
+fi
+if ! want pgindent; then :
+elif [ -f "$WORK/test/pgindent/run.sh" ]; then
+    external pgindent test/pgindent/run.sh
+else
+    echo "pgindent: test/pgindent/run.sh not present, skipped"
 fi
 # the suites that install packages themselves are told when run-all may not
 NO_APT=()

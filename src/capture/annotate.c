@@ -139,8 +139,8 @@ txg_annotate_error(ErrorData *edata, const TxgRecord *cause,
 	/*
 	 * When the error aborted a savepoint, say that ROLLBACK TO SAVEPOINT
 	 * recovers the transaction: that is not obvious.  Otherwise core's
-	 * message already says what to do (end the transaction block), and a
-	 * HINT would cost every aborted block one more server log line.
+	 * message already says what to do (end the transaction block), and a HINT
+	 * would cost every aborted block one more server log line.
 	 */
 	if (edata->hint == NULL && cause->in_savepoint)
 	{

@@ -109,23 +109,23 @@ txg_blocker_note(const ErrorData *edata)
  * loses that character.
  */
 static void
-keep_statement(char *text, bool other_db)
+keep_statement(char *str, bool other_db)
 {
-	int			len = strlen(text);
+	int			len = strlen(str);
 
 	if (other_db)
 	{
 		for (int i = 0; i < len; i++)
 		{
-			if (IS_HIGHBIT_SET(text[i]))
+			if (IS_HIGHBIT_SET(str[i]))
 			{
-				text[0] = '\0';
+				str[0] = '\0';
 				return;
 			}
 		}
 		return;
 	}
-	text[pg_mbcliplen(text, len, len)] = '\0';
+	str[pg_mbcliplen(str, len, len)] = '\0';
 }
 
 /*
@@ -306,7 +306,7 @@ void
 txg_blocker_capture(TxgRecord *rec, const ErrorData *edata)
 {
 	bool		waited = noted.valid &&
-		noted.stmt_start == GetCurrentStatementStartTimestamp();
+	noted.stmt_start == GetCurrentStatementStartTimestamp();
 
 	pending.valid = false;
 	rec->blocker_state = TXG_BLOCKER_NONE;

@@ -59,27 +59,27 @@ is_blank(char c)
  * track_activity_query_size).
  */
 static void
-capture_statement(TxgRecord *rec, const char *text, int len, bool partial)
+capture_statement(TxgRecord *rec, const char *str, int len, bool partial)
 {
 	int			max = txg_max_statement_length;
 	bool		cut;
 
 	rec->stmt_truncated = false;
 	rec->statement[0] = '\0';
-	if (text == NULL || len <= 0)
+	if (str == NULL || len <= 0)
 		return;
 
 	/* whether core cut it: judged on the whole text, blanks included */
-	cut = partial && strnlen(text, len) >=
+	cut = partial && strnlen(str, len) >=
 		pgstat_track_activity_query_size - MAX_MULTIBYTE_CHAR_LEN;
 
-	while (len > 0 && is_blank(*text))
+	while (len > 0 && is_blank(*str))
 	{
-		text++;
+		str++;
 		len--;
 	}
 	/* a NUL inside (it cannot be in a query string, but be safe) */
-	len = strnlen(text, len);
+	len = strnlen(str, len);
 
 	/*
 	 * An activity text cut at track_activity_query_size may end inside a
@@ -88,20 +88,20 @@ capture_statement(TxgRecord *rec, const char *text, int len, bool partial)
 	 */
 	if (cut)
 	{
-		while (len > 0 && is_blank(text[len - 1]))
+		while (len > 0 && is_blank(str[len - 1]))
 			len--;
 	}
 	else
-		len = txg_split_content_end(text, len);
+		len = txg_split_content_end(str, len);
 
 	if (len > max)
 	{
-		len = pg_mbcliplen(text, len, max);
+		len = pg_mbcliplen(str, len, max);
 		rec->stmt_truncated = true;
 	}
 	else if (partial)
-		len = pg_mbcliplen(text, len, len);	/* no partial last character */
-	memcpy(rec->statement, text, len);
+		len = pg_mbcliplen(str, len, len);	/* no partial last character */
+	memcpy(rec->statement, str, len);
 	rec->statement[len] = '\0';
 }
 

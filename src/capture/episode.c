@@ -349,9 +349,9 @@ classify_fatal(const ErrorData *edata)
 		case ERRCODE_ADMIN_SHUTDOWN:
 
 			/*
-			 * txguard's timer asks for termination the way a SIGTERM does.
-			 * If a real SIGTERM (pg_terminate_backend, shutdown) came too,
-			 * the termination is the administrator's.
+			 * txguard's timer asks for termination the way a SIGTERM does. If
+			 * a real SIGTERM (pg_terminate_backend, shutdown) came too, the
+			 * termination is the administrator's.
 			 */
 			return txg_timeout_ended_session() ?
 				TXG_END_TIMEOUT : TXG_END_TERMINATED;
@@ -513,8 +513,8 @@ episode_abort(bool sub)
 		txg_slot_publish(rec);
 
 		/*
-		 * A client still sending the data of a failed COPY FROM STDIN is
-		 * not idle: the clock starts at its next command, as core's
+		 * A client still sending the data of a failed COPY FROM STDIN is not
+		 * idle: the clock starts at its next command, as core's
 		 * idle-in-transaction timeout does.
 		 */
 		if (!rec->copy_in)

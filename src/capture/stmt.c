@@ -99,7 +99,8 @@ typedef struct Stmt
 	uintptr_t	portal_id;		/* identity of its portal, 0 if none */
 	TimestampTz portal_ct;		/* the portal's creation time */
 	uintptr_t	qd_id;			/* identity of its current query, 0 if none */
-	int			loc;			/* location in the message's text; -1 if unknown */
+	int			loc;			/* location in the message's text; -1 if
+								 * unknown */
 	int			len;			/* length; 0 means the rest of the text */
 	uint64		queryid;
 	Oid			userid;
@@ -289,8 +290,8 @@ txg_stmt_run(Portal portal, const QueryDesc *qd, int loc, int len,
 	bool		from_tent = false;
 
 	/*
-	 * The same statement again: another plan of it, or its executor run.
-	 * The plans a rewrite rule adds have no location of their own (-1).
+	 * The same statement again: another plan of it, or its executor run. The
+	 * plans a rewrite rule adds have no location of their own (-1).
 	 */
 	if (trk.count > 0 && msg_equal(c->msg, now) &&
 		c->portal_id == portal_id && c->portal_ct == ct &&
@@ -332,8 +333,8 @@ txg_stmt_run(Portal portal, const QueryDesc *qd, int loc, int len,
 		{
 			/*
 			 * The tentative statement never ran and this portal was not
-			 * created by the Bind that analysed it: it was a statement of
-			 * its own (DO INSTEAD NOTHING).
+			 * created by the Bind that analysed it: it was a statement of its
+			 * own (DO INSTEAD NOTHING).
 			 */
 			open_tentative();
 		}
@@ -341,9 +342,9 @@ txg_stmt_run(Portal portal, const QueryDesc *qd, int loc, int len,
 	}
 
 	/*
-	 * BEGIN and the savepoint commands are not statements of the
-	 * transaction, but a statement of the string that fails next comes
-	 * after them.  A savepoint command that fails is counted then.
+	 * BEGIN and the savepoint commands are not statements of the transaction,
+	 * but a statement of the string that fails next comes after them.  A
+	 * savepoint command that fails is counted then.
 	 */
 	if (kind == TXG_STMT_BEGIN || kind == TXG_STMT_SAVEPOINT)
 	{
@@ -417,9 +418,9 @@ txg_stmt_run_end(const QueryDesc *qd)
 		return;
 
 	/*
-	 * The statement is over.  Its message stays what it was: a portal
-	 * dropped by a later message (the next Bind replaces the unnamed
-	 * portal) must not make that message look like the statement's own.
+	 * The statement is over.  Its message stays what it was: a portal dropped
+	 * by a later message (the next Bind replaces the unnamed portal) must not
+	 * make that message look like the statement's own.
 	 */
 	trk.cur.running = false;
 	trk.cur.qd_id = 0;
@@ -438,9 +439,8 @@ txg_stmt_xact_end(void)
 
 	/*
 	 * A procedure's COMMIT or ROLLBACK ends a transaction while its CALL
-	 * still runs: the CALL is statement 1 of the transaction it starts.
-	 * (A statement that failed is no longer running: see
-	 * txg_stmt_charge_error.)
+	 * still runs: the CALL is statement 1 of the transaction it starts. (A
+	 * statement that failed is no longer running: see txg_stmt_charge_error.)
 	 */
 	if (trk.count > 0 && trk.cur.running &&
 		msg_equal(trk.cur.msg, current_msg()))
@@ -729,7 +729,7 @@ charge_unrun(Charge *ch)
 	int			start;
 	int			stop;
 	int			pos = ch->edata->cursorpos > 0 ?
-		char_to_byte(ch->dqs, ch->dlen, ch->edata->cursorpos) : -1;
+	char_to_byte(ch->dqs, ch->dlen, ch->edata->cursorpos) : -1;
 
 	trk.count++;
 	ch->ref->ordinal = trk.count;

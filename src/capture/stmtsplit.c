@@ -148,8 +148,8 @@ scan_statement(const char *s, int len, int from)
 		{
 			/* E'...' (or e'...') allows backslash escapes */
 			bool		backslash = !standard_conforming_strings ||
-				(i > from && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
-				 (i - 1 == from || !is_ident_cont(s[i - 2])));
+			(i > from && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
+			 (i - 1 == from || !is_ident_cont(s[i - 2])));
 
 			i++;
 			while (i < len)

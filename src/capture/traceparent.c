@@ -113,15 +113,15 @@ scan(const char *s, int from, int to, char *trace_id, char *span_id)
 }
 
 bool
-txg_find_traceparent(const char *text, int len, char *trace_id, char *span_id)
+txg_find_traceparent(const char *str, int len, char *trace_id, char *span_id)
 {
 	trace_id[0] = '\0';
 	span_id[0] = '\0';
-	if (text == NULL || len <= 0)
+	if (str == NULL || len <= 0)
 		return false;
-	len = strnlen(text, len);
+	len = strnlen(str, len);
 	if (len <= 2 * TXG_TRACEPARENT_WINDOW)
-		return scan(text, 0, len, trace_id, span_id);
-	return scan(text, len - TXG_TRACEPARENT_WINDOW, len, trace_id, span_id) ||
-		scan(text, 0, TXG_TRACEPARENT_WINDOW, trace_id, span_id);
+		return scan(str, 0, len, trace_id, span_id);
+	return scan(str, len - TXG_TRACEPARENT_WINDOW, len, trace_id, span_id) ||
+		scan(str, 0, TXG_TRACEPARENT_WINDOW, trace_id, span_id);
 }

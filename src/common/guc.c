@@ -157,8 +157,8 @@ txg_define_gucs(bool preloading)
 							 NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("txguard.track",
-							 "Selects which aborts are kept in the shared history and statistics.",
-							 "\"blocks\" keeps aborts that leave a transaction block aborted, \"all\" also keeps failed autocommit statements, \"none\" keeps nothing.",
+							 "Selects which aborts are kept in the shared history.",
+							 "\"blocks\" keeps aborts that leave a transaction block aborted and background workers' failures, \"all\" also keeps failed autocommit statements, \"none\" keeps nothing, not even statistics beyond the per-database counts.",
 							 &txg_track,
 							 TXG_TRACK_BLOCKS,
 							 track_options,

@@ -99,7 +99,8 @@ typedef struct TxgRecord
 	char		blocker_appname[TXG_APPNAME_LEN];
 	char		blocker_statement[TXG_BLOCKER_TEXT_LEN];
 	char		lock_waited[TXG_LOCK_LEN];
-	char		backend_desc[TXG_NAME_LEN]; /* as pg_stat_activity.backend_type */
+	char		backend_desc[TXG_NAME_LEN]; /* as
+											 * pg_stat_activity.backend_type */
 	char		trace_id[TXG_TRACE_ID_LEN];
 	char		span_id[TXG_SPAN_ID_LEN];
 	char		appname[TXG_APPNAME_LEN];

@@ -954,7 +954,7 @@ txguard_info(PG_FUNCTION_ARGS)
 	values[i++] = Int64GetDatum(dropped);
 	values[i++] = Int32GetDatum(used[TXG_STATS_ROLE]);
 	values[i++] = Int32GetDatum(max[TXG_STATS_ROLE]);
-	values[i++] = Int64GetDatum(0);	/* stats_dropped: keys are evicted now */
+	values[i++] = Int64GetDatum(0); /* stats_dropped: keys are evicted now */
 	values[i++] = TimestampTzGetDatum(txg_stats_reset_time());
 	values[i++] = CStringGetTextDatum(GetConfigOption("txguard.track",
 													  false, false));

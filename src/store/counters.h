@@ -22,7 +22,8 @@
 
 typedef enum TxgCounter
 {
-	TXG_C_ABORTS,				/* errors that aborted a transaction or savepoint */
+	TXG_C_ABORTS,				/* errors that aborted a transaction or
+								 * savepoint */
 	TXG_C_SAVEPOINT_ABORTS,		/* ... of which aborted a savepoint */
 	TXG_C_ABORTED_BLOCKS,		/* ... of which left a block aborted */
 	TXG_C_IGNORED,				/* commands rejected while aborted */

@@ -125,12 +125,12 @@ put(Writer *w, const void *data, Size len)
 }
 
 static void
-put_text(Writer *w, const char *text)
+put_text(Writer *w, const char *str)
 {
-	int32		len = text ? strlen(text) : 0;
+	int32		len = str ? strlen(str) : 0;
 
 	put(w, &len, sizeof(len));
-	put(w, text, len);
+	put(w, str, len);
 }
 
 /* What the postmaster collects before it writes */
@@ -330,7 +330,7 @@ take(Reader *r, Size n)
 
 /* A text: its bytes (not NUL-terminated) and length; false if truncated */
 static bool
-take_text(Reader *r, const char **text, int32 *len)
+take_text(Reader *r, const char **str, int32 *len)
 {
 	const char *p = take(r, sizeof(int32));
 
@@ -339,23 +339,23 @@ take_text(Reader *r, const char **text, int32 *len)
 	memcpy(len, p, sizeof(int32));
 	if (*len < 0 || *len > 1024 * 1024)
 		return false;
-	*text = take(r, *len);
-	return *text != NULL;
+	*str = take(r, *len);
+	return *str != NULL;
 }
 
 /* Copy a saved text into dst (room for max bytes + NUL), cut to fit */
 static bool
-fit_text(char *dst, const char *text, int32 len, int max, int encoding)
+fit_text(char *dst, const char *str, int32 len, int max, int encoding)
 {
 	bool		cut = false;
 
-	len = strnlen(text, len);
+	len = strnlen(str, len);
 	if (len > max)
 	{
-		len = pg_encoding_mbcliplen(encoding, text, len, max);
+		len = pg_encoding_mbcliplen(encoding, str, len, max);
 		cut = true;
 	}
-	memcpy(dst, text, len);
+	memcpy(dst, str, len);
 	dst[len] = '\0';
 	return cut;
 }
@@ -468,14 +468,14 @@ read_file(char **data, Size *len)
 /* Walk one statistics row; false if it does not fit the buffer */
 static bool
 take_row(Reader *r, uint32 key_size, bool has_text, const char **fixed,
-		 const char **text, int32 *tlen)
+		 const char **str, int32 *tlen)
 {
 	*fixed = take(r, sizeof(PersistRow) + key_size);
-	*text = NULL;
+	*str = NULL;
 	*tlen = 0;
 	if (*fixed == NULL)
 		return false;
-	return !has_text || take_text(r, text, tlen);
+	return !has_text || take_text(r, str, tlen);
 }
 
 /*
@@ -528,10 +528,10 @@ restore(const char *data, Size len, PersistHeader *hdr)
 	records_pos = r.pos;
 	for (uint32 i = 0; i < hdr->n_records; i++)
 	{
-		const char *text;
+		const char *str;
 		int32		tlen;
 
-		if (take(&r, RECORD_FIXED) == NULL || !take_text(&r, &text, &tlen))
+		if (take(&r, RECORD_FIXED) == NULL || !take_text(&r, &str, &tlen))
 			return LOAD_DAMAGED;
 	}
 	for (int t = 0; t < TXG_NSTATS; t++)
@@ -539,10 +539,10 @@ restore(const char *data, Size len, PersistHeader *hdr)
 		for (uint32 i = 0; i < hdr->n_rows[t]; i++)
 		{
 			const char *fixed;
-			const char *text;
+			const char *str;
 			int32		tlen;
 
-			if (!take_row(&r, hdr->key_size[t], has_text[t], &fixed, &text,
+			if (!take_row(&r, hdr->key_size[t], has_text[t], &fixed, &str,
 						  &tlen))
 				return LOAD_DAMAGED;
 		}
@@ -561,16 +561,16 @@ restore(const char *data, Size len, PersistHeader *hdr)
 		for (uint32 i = 0; i < hdr->n_records; i++)
 		{
 			const char *fixed = take(&r, RECORD_FIXED);
-			const char *text;
+			const char *str;
 			int32		tlen;
 
-			(void) take_text(&r, &text, &tlen);
+			(void) take_text(&r, &str, &tlen);
 			if (i < skip)
 				continue;
 			memcpy(rec, fixed, RECORD_FIXED);
 			if (!PG_VALID_BE_ENCODING(rec->encoding))
 				rec->encoding = PG_SQL_ASCII;
-			if (fit_text(rec->statement, text, tlen,
+			if (fit_text(rec->statement, str, tlen,
 						 txg_shm.sh->max_statement_length, rec->encoding))
 				rec->stmt_truncated = true;
 			/* keep the saved positions, in order */
@@ -591,12 +591,12 @@ restore(const char *data, Size len, PersistHeader *hdr)
 		for (uint32 i = 0; i < hdr->n_rows[t]; i++)
 		{
 			const char *fixed;
-			const char *text;
+			const char *str;
 			int32		tlen;
 			PersistRow	pr;
 			TxgStatsRow row;
 
-			(void) take_row(&r, hdr->key_size[t], has_text[t], &fixed, &text,
+			(void) take_row(&r, hdr->key_size[t], has_text[t], &fixed, &str,
 							&tlen);
 			if (i < skip)
 				continue;
@@ -609,7 +609,7 @@ restore(const char *data, Size len, PersistHeader *hdr)
 			row.text = NULL;
 			if (has_text[t])
 			{
-				if (fit_text(textbuf, text, tlen, text_size - 1, row.encoding))
+				if (fit_text(textbuf, str, tlen, text_size - 1, row.encoding))
 					row.text_truncated = true;
 				row.text = textbuf;
 			}

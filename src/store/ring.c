@@ -76,9 +76,9 @@ txg_ring_add(TxgRecord *rec)
 	if (txg_entry_begin_write(e))
 	{
 		/*
-		 * A writer delayed between claiming its position and getting here
-		 * may find the ring wrapped past it: never overwrite a newer record
-		 * with an older one.
+		 * A writer delayed between claiming its position and getting here may
+		 * find the ring wrapped past it: never overwrite a newer record with
+		 * an older one.
 		 */
 		if (TXG_ENTRY_RECORD(e)->seq < seq)
 		{
@@ -115,7 +115,7 @@ txg_ring_repeat(TxgRecord *rec)
 	}			u;
 	char	   *buf = u.c;
 	Size		size = TXG_ENTRY_HEADER_SIZE + offsetof(TxgRecord, message) +
-		TXG_MESSAGE_LEN;
+	TXG_MESSAGE_LEN;
 	const TxgRecord *old = TXG_ENTRY_RECORD(buf);
 	uint64		next;
 

@@ -52,7 +52,7 @@ typedef struct Counted
 	TxgTable   *table;
 	const void *key;
 	uint32		hash;
-	const char *text;			/* for a new entry of a table with texts */
+	const char *str;			/* for a new entry of a table with texts */
 } Counted;
 
 /* The keys of a record in each table; returns how many apply */
@@ -73,7 +73,7 @@ record_keys(const TxgRecord *rec, bool detailed, RecordKeys *k, Counted *out)
 	k->db.dbid = rec->dbid;
 	out[n].table = txg_shm.tables[TXG_STATS_DB];
 	out[n].key = &k->db;
-	out[n++].text = NULL;
+	out[n++].str = NULL;
 	if (detailed)
 	{
 		k->role.dbid = rec->dbid;
@@ -81,7 +81,7 @@ record_keys(const TxgRecord *rec, bool detailed, RecordKeys *k, Counted *out)
 		k->role.sqlerrcode = rec->sqlerrcode;
 		out[n].table = txg_shm.tables[TXG_STATS_ROLE];
 		out[n].key = &k->role;
-		out[n++].text = NULL;
+		out[n++].str = NULL;
 
 		k->stmt.dbid = rec->dbid;
 		k->stmt.userid = rec->userid;
@@ -89,14 +89,14 @@ record_keys(const TxgRecord *rec, bool detailed, RecordKeys *k, Counted *out)
 		k->stmt.sqlerrcode = rec->sqlerrcode;
 		out[n].table = txg_shm.tables[TXG_STATS_STMT];
 		out[n].key = &k->stmt;
-		out[n++].text = rec->statement;
+		out[n++].str = rec->statement;
 
 		k->app.dbid = rec->dbid;
 		k->app.sqlerrcode = rec->sqlerrcode;
 		strlcpy(k->app.appname, rec->appname, sizeof(k->app.appname));
 		out[n].table = txg_shm.tables[TXG_STATS_APP];
 		out[n].key = &k->app;
-		out[n++].text = NULL;
+		out[n++].str = NULL;
 	}
 	for (int i = 0; i < n; i++)
 		out[i].hash = txg_table_hash(out[i].table, out[i].key);
@@ -156,7 +156,7 @@ txg_stats_count_abort(const TxgRecord *rec, bool sub, bool detailed)
 		if ((missing & (1 << i)) == 0)
 			continue;
 		e = txg_table_enter(todo[i].table, todo[i].key, todo[i].hash,
-							todo[i].text, rec->stmt_truncated, rec->encoding);
+							todo[i].str, rec->stmt_truncated, rec->encoding);
 		if (e == NULL)
 			continue;
 		if (pg_atomic_read_u64(&e->counters.v[TXG_C_FIRST_SEEN]) == 0)
@@ -245,7 +245,7 @@ txg_stats_scan(TxgStatsTable which, txg_stats_callback emit, void *arg)
 			char	   *p = buf + slot * n;
 			TxgStatsRow *row = (TxgStatsRow *) p;
 			char	   *key = p + MAXALIGN(sizeof(TxgStatsRow));
-			char	   *text = key + MAXALIGN(key_size);
+			char	   *str = key + MAXALIGN(key_size);
 
 			if (!e->used)
 				continue;
@@ -257,9 +257,9 @@ txg_stats_scan(TxgStatsTable which, txg_stats_callback emit, void *arg)
 			row->encoding = e->encoding;
 			if (text_size > 0)
 			{
-				memcpy(text, txg_table_text(t, e), text_size);
-				text[text_size - 1] = '\0';
-				row->text = text;
+				memcpy(str, txg_table_text(t, e), text_size);
+				str[text_size - 1] = '\0';
+				row->text = str;
 			}
 			n++;
 		}

@@ -86,7 +86,7 @@ TxgTableEntry *
 txg_table_entry(TxgTable *t, int index)
 {
 	char	   *entries = (char *) table_index(t) +
-		MAXALIGN((Size) t->nbuckets * sizeof(int32));
+	MAXALIGN((Size) t->nbuckets * sizeof(int32));
 
 	return (TxgTableEntry *) (entries + (Size) index * t->entry_size);
 }
@@ -287,7 +287,7 @@ evict(TxgTable *t)
  * full), with zero counters and first_seen unset.  NULL only if max is 0.
  */
 TxgTableEntry *
-txg_table_enter(TxgTable *t, const void *key, uint32 hash, const char *text,
+txg_table_enter(TxgTable *t, const void *key, uint32 hash, const char *str,
 				bool truncated, int encoding)
 {
 	int32	   *index = table_index(t);
@@ -324,16 +324,16 @@ txg_table_enter(TxgTable *t, const void *key, uint32 hash, const char *text,
 	if (t->text_size > 0)
 	{
 		char	   *dst = txg_table_text(t, e);
-		int			len = text ? strnlen(text, t->text_size) : 0;
+		int			len = str ? strnlen(str, t->text_size) : 0;
 
 		e->text_truncated = truncated;
 		if (len >= t->text_size)
 		{
-			len = pg_encoding_mbcliplen(encoding, text, len, t->text_size - 1);
+			len = pg_encoding_mbcliplen(encoding, str, len, t->text_size - 1);
 			e->text_truncated = true;
 		}
 		if (len > 0)
-			memcpy(dst, text, len);
+			memcpy(dst, str, len);
 		dst[len] = '\0';
 	}
 
