@@ -427,11 +427,30 @@ row_state_init(RowState *st, FunctionCallInfo fcinfo, int version)
 	st->stats_reset = 0;
 }
 
+/* One row being built, in the row context */
+typedef struct Row
+{
+	Datum		values[MAX_COLS];
+	bool		nulls[MAX_COLS];
+	MemoryContext old;
+} Row;
+
+static Datum *
+row_begin(RowState *st, Row *r)
+{
+	memset(r->values, 0, sizeof(r->values));
+	memset(r->nulls, 0, sizeof(r->nulls));
+	r->old = MemoryContextSwitchTo(st->rowcxt);
+	return r->values;
+}
+
 static void
-put_row(RowState *st, Datum *values, bool *nulls)
+row_end(RowState *st, Row *r)
 {
 	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc,
-						 values, nulls);
+						 r->values, r->nulls);
+	MemoryContextSwitchTo(r->old);
+	MemoryContextReset(st->rowcxt);
 }
 
 /*
@@ -440,16 +459,13 @@ put_row(RowState *st, Datum *values, bool *nulls)
 static void
 put_abort(RowState *st, const TxgRecord *rec)
 {
-	Datum		values[MAX_COLS];
-	bool		nulls[MAX_COLS];
+	Row			r;
+	Datum	   *values = row_begin(st, &r);
+	bool	   *nulls = r.nulls;
 	int			i = 0;
 	TimestampTz end;
 	bool		visible = can_see(rec->userid, st->all_stats);
 	int			enc = rec->encoding;
-	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
-
-	memset(values, 0, sizeof(values));
-	memset(nulls, 0, sizeof(nulls));
 
 	if (rec->seq > 0)
 		values[i++] = Int64GetDatum((int64) rec->seq);
@@ -534,9 +550,7 @@ put_abort(RowState *st, const TxgRecord *rec)
 	Assert(i == (st->version >= 12 ? ABORT_COLS_1_2 :
 				 st->version >= 11 ? ABORT_COLS_1_1 : ABORT_COLS_1_0));
 
-	put_row(st, values, nulls);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(st->rowcxt);
+	row_end(st, &r);
 }
 
 static void
@@ -604,13 +618,11 @@ emit_session_row(TxgRecord *rec, void *arg)
 {
 	RowState   *st = (RowState *) arg;
 	bool		visible = can_see(rec->userid, st->all_stats);
-	Datum		values[MAX_COLS];
-	bool		nulls[MAX_COLS];
+	Row			r;
+	Datum	   *values = row_begin(st, &r);
+	bool	   *nulls = r.nulls;
 	int			i = 0;
-	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
 
-	memset(values, 0, sizeof(values));
-	memset(nulls, 0, sizeof(nulls));
 	values[i++] = Int32GetDatum(rec->pid);
 	set_timestamp(values, nulls, i++, rec->backend_start);
 	i = set_db_role(values, nulls, i, rec->dbid, rec->userid);
@@ -644,9 +656,7 @@ emit_session_row(TxgRecord *rec, void *arg)
 	else
 		Assert(i == SESSION_COLS_1_0);
 
-	put_row(st, values, nulls);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(st->rowcxt);
+	row_end(st, &r);
 }
 
 /*
@@ -690,18 +700,37 @@ set_counters(Datum *values, bool *nulls, int i, const TxgCountersData *c,
 	return i;
 }
 
+/*
+ * The body of the statistics functions: rows of one table, in the shape
+ * the calling SQL declaration expects (columns of 1.0, 1.1, 1.2; 0: none).
+ */
+static Datum
+stats_function(FunctionCallInfo fcinfo, TxgStatsTable which,
+			   txg_stats_callback emit, int cols_1_0, int cols_1_1,
+			   int cols_1_2)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RowState	st;
+
+	require_loaded();
+	TXG_INIT_MATERIALIZED_SRF(fcinfo);
+	row_state_init(&st, fcinfo,
+				   api_version(rsinfo->setDesc, cols_1_0, cols_1_1, cols_1_2));
+	st.stats_reset = txg_stats_reset_time();
+	txg_stats_scan(which, emit, &st);
+	return (Datum) 0;
+}
+
 static void
 emit_role_row(const TxgStatsRow *row, void *arg)
 {
 	RowState   *st = (RowState *) arg;
 	const TxgRoleKey *k = (const TxgRoleKey *) row->key;
-	Datum		values[MAX_COLS];
-	bool		nulls[MAX_COLS];
+	Row			r;
+	Datum	   *values = row_begin(st, &r);
+	bool	   *nulls = r.nulls;
 	int			i = 0;
-	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
 
-	memset(values, 0, sizeof(values));
-	memset(nulls, 0, sizeof(nulls));
 	i = set_db_role(values, nulls, i, k->dbid, k->userid);
 	values[i++] = CStringGetTextDatum(unpack_sql_state(k->sqlerrcode));
 	i = set_counters(values, nulls, i, &row->counters, false);
@@ -713,9 +742,7 @@ emit_role_row(const TxgStatsRow *row, void *arg)
 	}
 	else
 		Assert(i == STATS_COLS_1_0);
-	put_row(st, values, nulls);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(st->rowcxt);
+	row_end(st, &r);
 }
 
 /*
@@ -724,17 +751,8 @@ emit_role_row(const TxgStatsRow *row, void *arg)
 Datum
 txguard_stats(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	RowState	st;
-
-	require_loaded();
-	TXG_INIT_MATERIALIZED_SRF(fcinfo);
-	row_state_init(&st, fcinfo,
-				   api_version(rsinfo->setDesc, STATS_COLS_1_0, 0,
-							   STATS_COLS_1_1));
-	st.stats_reset = txg_stats_reset_time();
-	txg_stats_scan(TXG_STATS_ROLE, emit_role_row, &st);
-	return (Datum) 0;
+	return stats_function(fcinfo, TXG_STATS_ROLE, emit_role_row, STATS_COLS_1_0, 0,
+						  STATS_COLS_1_1);
 }
 
 static void
@@ -743,13 +761,11 @@ emit_stmtstats_row(const TxgStatsRow *row, void *arg)
 	RowState   *st = (RowState *) arg;
 	const TxgStmtKey *k = (const TxgStmtKey *) row->key;
 	bool		visible = can_see(k->userid, st->all_stats);
-	Datum		values[MAX_COLS];
-	bool		nulls[MAX_COLS];
+	Row			r;
+	Datum	   *values = row_begin(st, &r);
+	bool	   *nulls = r.nulls;
 	int			i = 0;
-	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
 
-	memset(values, 0, sizeof(values));
-	memset(nulls, 0, sizeof(nulls));
 	i = set_db_role(values, nulls, i, k->dbid, k->userid);
 	if (visible)
 		set_queryid(values, nulls, i++, k->queryid);
@@ -768,9 +784,7 @@ emit_stmtstats_row(const TxgStatsRow *row, void *arg)
 									row->counters.v[TXG_C_ABORTED_BLOCKS]);
 	Assert(i == (st->version >= 12 ? STMT_STATS_COLS_1_2 : STMT_STATS_COLS_1_1));
 
-	put_row(st, values, nulls);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(st->rowcxt);
+	row_end(st, &r);
 }
 
 /*
@@ -780,17 +794,8 @@ emit_stmtstats_row(const TxgStatsRow *row, void *arg)
 Datum
 txguard_statement_stats(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	RowState	st;
-
-	require_loaded();
-	TXG_INIT_MATERIALIZED_SRF(fcinfo);
-	row_state_init(&st, fcinfo,
-				   api_version(rsinfo->setDesc, 0, STMT_STATS_COLS_1_1,
-							   STMT_STATS_COLS_1_2));
-	st.stats_reset = txg_stats_reset_time();
-	txg_stats_scan(TXG_STATS_STMT, emit_stmtstats_row, &st);
-	return (Datum) 0;
+	return stats_function(fcinfo, TXG_STATS_STMT, emit_stmtstats_row, 0, STMT_STATS_COLS_1_1,
+						  STMT_STATS_COLS_1_2);
 }
 
 static void
@@ -799,13 +804,11 @@ emit_db_row(const TxgStatsRow *row, void *arg)
 	RowState   *st = (RowState *) arg;
 	const TxgDbKey *k = (const TxgDbKey *) row->key;
 	const TxgCountersData *c = &row->counters;
-	Datum		values[MAX_COLS];
-	bool		nulls[MAX_COLS];
+	Row			r;
+	Datum	   *values = row_begin(st, &r);
+	bool	   *nulls = r.nulls;
 	int			i = 0;
-	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
 
-	memset(values, 0, sizeof(values));
-	memset(nulls, 0, sizeof(nulls));
 	values[i++] = ObjectIdGetDatum(k->dbid);
 	set_name(values, nulls, i++, get_database_name(k->dbid));
 	values[i++] = Int64GetDatum(c->v[TXG_C_ABORTS] - c->v[TXG_C_SAVEPOINT_ABORTS]);
@@ -816,9 +819,7 @@ emit_db_row(const TxgStatsRow *row, void *arg)
 	set_timestamp(values, nulls, i++, (TimestampTz) c->v[TXG_C_LAST_SEEN]);
 	set_timestamp(values, nulls, i++, st->stats_reset);
 	Assert(i == DB_STATS_COLS);
-	put_row(st, values, nulls);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(st->rowcxt);
+	row_end(st, &r);
 }
 
 /*
@@ -827,16 +828,7 @@ emit_db_row(const TxgStatsRow *row, void *arg)
 Datum
 txguard_database_stats(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	RowState	st;
-
-	require_loaded();
-	TXG_INIT_MATERIALIZED_SRF(fcinfo);
-	row_state_init(&st, fcinfo,
-				   api_version(rsinfo->setDesc, 0, 0, DB_STATS_COLS));
-	st.stats_reset = txg_stats_reset_time();
-	txg_stats_scan(TXG_STATS_DB, emit_db_row, &st);
-	return (Datum) 0;
+	return stats_function(fcinfo, TXG_STATS_DB, emit_db_row, 0, 0, DB_STATS_COLS);
 }
 
 static void
@@ -844,13 +836,11 @@ emit_app_row(const TxgStatsRow *row, void *arg)
 {
 	RowState   *st = (RowState *) arg;
 	const TxgAppKey *k = (const TxgAppKey *) row->key;
-	Datum		values[MAX_COLS];
-	bool		nulls[MAX_COLS];
+	Row			r;
+	Datum	   *values = row_begin(st, &r);
+	bool	   *nulls = r.nulls;
 	int			i = 0;
-	MemoryContext old = MemoryContextSwitchTo(st->rowcxt);
 
-	memset(values, 0, sizeof(values));
-	memset(nulls, 0, sizeof(nulls));
 	values[i++] = ObjectIdGetDatum(k->dbid);
 	set_name(values, nulls, i++, get_database_name(k->dbid));
 	values[i++] = CStringGetTextDatum(k->appname);
@@ -859,9 +849,7 @@ emit_app_row(const TxgStatsRow *row, void *arg)
 	i = set_counters(values, nulls, i, &row->counters, true);
 	set_timestamp(values, nulls, i++, st->stats_reset);
 	Assert(i == APP_STATS_COLS);
-	put_row(st, values, nulls);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(st->rowcxt);
+	row_end(st, &r);
 }
 
 /*
@@ -871,16 +859,7 @@ emit_app_row(const TxgStatsRow *row, void *arg)
 Datum
 txguard_application_stats(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	RowState	st;
-
-	require_loaded();
-	TXG_INIT_MATERIALIZED_SRF(fcinfo);
-	row_state_init(&st, fcinfo,
-				   api_version(rsinfo->setDesc, 0, 0, APP_STATS_COLS));
-	st.stats_reset = txg_stats_reset_time();
-	txg_stats_scan(TXG_STATS_APP, emit_app_row, &st);
-	return (Datum) 0;
+	return stats_function(fcinfo, TXG_STATS_APP, emit_app_row, 0, 0, APP_STATS_COLS);
 }
 
 /*

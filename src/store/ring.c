@@ -155,30 +155,42 @@ txg_ring_repeat(TxgRecord *rec)
 }
 
 /*
+ * Own the ring entry of rec's position for writing, if it still holds that
+ * record: returns the entry's record (end with txg_entry_end_write on *e),
+ * or NULL.
+ */
+static TxgRecord *
+begin_update(const TxgRecord *rec, TxgEntryHeader **e)
+{
+	if (txg_shm.sh == NULL || txg_shm.sh->history_size == 0 || rec->seq == 0)
+		return NULL;
+	*e = ring_entry(rec->seq);
+	if (!txg_entry_begin_write(*e))
+		return NULL;
+	if (TXG_ENTRY_RECORD(*e)->seq != rec->seq)
+	{
+		txg_entry_end_write(*e);
+		return NULL;
+	}
+	return TXG_ENTRY_RECORD(*e);
+}
+
+/*
  * An episode ended: complete its ring record, if it is still there.
  */
 void
 txg_ring_complete(const TxgRecord *rec)
 {
 	TxgEntryHeader *e;
+	TxgRecord  *dst = begin_update(rec, &e);
 
-	if (txg_shm.sh == NULL || txg_shm.sh->history_size == 0 || rec->seq == 0)
+	if (dst == NULL)
 		return;
-
-	e = ring_entry(rec->seq);
-	if (txg_entry_begin_write(e))
-	{
-		TxgRecord  *dst = TXG_ENTRY_RECORD(e);
-
-		if (dst->seq == rec->seq)
-		{
-			dst->ended_at = rec->ended_at;
-			dst->ended_by = rec->ended_by;
-			dst->ignored = rec->ignored;
-			dst->idle_since = rec->idle_since;
-		}
-		txg_entry_end_write(e);
-	}
+	dst->ended_at = rec->ended_at;
+	dst->ended_by = rec->ended_by;
+	dst->ignored = rec->ignored;
+	dst->idle_since = rec->idle_since;
+	txg_entry_end_write(e);
 }
 
 /*
@@ -189,29 +201,20 @@ void
 txg_ring_update_blocker(const TxgRecord *rec)
 {
 	TxgEntryHeader *e;
+	TxgRecord  *dst = begin_update(rec, &e);
 
-	if (txg_shm.sh == NULL || txg_shm.sh->history_size == 0 || rec->seq == 0)
+	if (dst == NULL)
 		return;
-
-	e = ring_entry(rec->seq);
-	if (txg_entry_begin_write(e))
-	{
-		TxgRecord  *dst = TXG_ENTRY_RECORD(e);
-
-		if (dst->seq == rec->seq)
-		{
-			dst->blocker_state = rec->blocker_state;
-			dst->blocker_pid = rec->blocker_pid;
-			dst->blocker_userid = rec->blocker_userid;
-			dst->blocker_backend_start = rec->blocker_backend_start;
-			dst->blocker_xact_start = rec->blocker_xact_start;
-			memcpy(dst->blocker_appname, rec->blocker_appname,
-				   sizeof(dst->blocker_appname));
-			memcpy(dst->blocker_statement, rec->blocker_statement,
-				   sizeof(dst->blocker_statement));
-		}
-		txg_entry_end_write(e);
-	}
+	dst->blocker_state = rec->blocker_state;
+	dst->blocker_pid = rec->blocker_pid;
+	dst->blocker_userid = rec->blocker_userid;
+	dst->blocker_backend_start = rec->blocker_backend_start;
+	dst->blocker_xact_start = rec->blocker_xact_start;
+	memcpy(dst->blocker_appname, rec->blocker_appname,
+		   sizeof(dst->blocker_appname));
+	memcpy(dst->blocker_statement, rec->blocker_statement,
+		   sizeof(dst->blocker_statement));
+	txg_entry_end_write(e);
 }
 
 /*

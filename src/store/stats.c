@@ -104,6 +104,28 @@ record_keys(const TxgRecord *rec, bool detailed, RecordKeys *k, Counted *out)
 }
 
 /*
+ * Add to the counters of the keys that exist already; returns a mask of
+ * those that do not.  The caller holds the lock in shared mode.
+ */
+static uint32
+count_existing(const Counted *todo, int n, const int64 *add, TimestampTz seen)
+{
+	uint32		missing = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		TxgTableEntry *e = txg_table_find(todo[i].table, todo[i].key,
+										  todo[i].hash);
+
+		if (e != NULL)
+			txg_table_count(e, add, seen);
+		else
+			missing |= 1 << i;
+	}
+	return missing;
+}
+
+/*
  * Count a new abort.  'sub': it aborted a savepoint's subtransaction.
  * 'detailed': counted per role, statement and application too (else per
  * database only).  Returns the statistics generation it was counted in
@@ -117,7 +139,7 @@ txg_stats_count_abort(const TxgRecord *rec, bool sub, bool detailed)
 	Counted		todo[TXG_NSTATS];
 	int64		add[TXG_NCOUNTERS];
 	uint64		generation;
-	uint32		missing = 0;
+	uint32		missing;
 	int			n;
 
 	if (sh == NULL || LWLockHeldByMe(sh->lock))
@@ -131,16 +153,7 @@ txg_stats_count_abort(const TxgRecord *rec, bool sub, bool detailed)
 
 	LWLockAcquire(sh->lock, LW_SHARED);
 	generation = sh->stats_generation;
-	for (int i = 0; i < n; i++)
-	{
-		TxgTableEntry *e = txg_table_find(todo[i].table, todo[i].key,
-										  todo[i].hash);
-
-		if (e != NULL)
-			txg_table_count(e, add, rec->aborted_at);
-		else
-			missing |= 1 << i;
-	}
+	missing = count_existing(todo, n, add, rec->aborted_at);
 	LWLockRelease(sh->lock);
 
 	if (missing == 0)
@@ -195,16 +208,7 @@ txg_stats_count_end(const TxgRecord *rec, bool detailed, uint64 generation)
 
 	LWLockAcquire(sh->lock, LW_SHARED);
 	if (generation == sh->stats_generation)
-	{
-		for (int i = 0; i < n; i++)
-		{
-			TxgTableEntry *e = txg_table_find(todo[i].table, todo[i].key,
-											  todo[i].hash);
-
-			if (e != NULL)
-				txg_table_count(e, add, 0);
-		}
-	}
+		(void) count_existing(todo, n, add, 0);
 	LWLockRelease(sh->lock);
 }
 
