@@ -57,8 +57,9 @@ INSERT INTO o VALUES (1);		-- 3
 SELECT 1;
 ROLLBACK;
 
--- rewrite rules: DO ALSO makes two plans of one statement, DO INSTEAD
--- NOTHING none; each is still one statement
+-- rewrite rules: DO ALSO makes two plans of one statement, DO INSTEAD two
+-- plans without a location of their own: each is one statement; DO
+-- INSTEAD NOTHING makes nothing to run: no statement
 CREATE RULE o_also AS ON INSERT TO o DO ALSO INSERT INTO o_log VALUES (NEW.id);
 CREATE RULE o_also_del AS ON DELETE TO o DO ALSO INSERT INTO o_log VALUES (OLD.id);
 CREATE VIEW o_nothing AS SELECT 1 AS id;
@@ -69,9 +70,9 @@ CREATE RULE o_instead_ins AS ON INSERT TO o_instead
 BEGIN;
 INSERT INTO o VALUES (2);		-- 1 (two plans)
 DELETE FROM o WHERE id = 2;		-- 2 (two plans, the rule's first)
-INSERT INTO o_nothing VALUES (1);	-- 3 (no plan at all)
-INSERT INTO o_instead VALUES (1);	-- 4 (two plans of the rule)
-INSERT INTO o VALUES (1);		-- 5
+INSERT INTO o_nothing VALUES (1);	-- not counted: nothing runs
+INSERT INTO o_instead VALUES (1);	-- 3 (two plans of the rule)
+INSERT INTO o VALUES (1);		-- 4
 SELECT 1;
 ROLLBACK;
 BEGIN;
@@ -197,16 +198,16 @@ BEGIN;
 SELECT 1 \; /* ; */ SELECT 2 + \g
 SELECT 1;
 ROLLBACK;
--- a statement that a DO INSTEAD NOTHING rule made nothing of still counts
--- when the next statement of the string fails in parse analysis (2), and
--- when the next message fails
+-- a statement that a DO INSTEAD NOTHING rule made nothing of runs nothing
+-- and is not counted: the next statement of the string that fails in parse
+-- analysis is statement 1, and so is the next message that fails
 BEGIN;
 INSERT INTO o_nothing VALUES (1) \; /* ; */ SELECT * FROM o_nosuch \; SELECT 3;
 SELECT 1;
 ROLLBACK;
 BEGIN;
-INSERT INTO o_nothing VALUES (1);	-- 1
-SELECT * FROM o_nosuch;			-- 2
+INSERT INTO o_nothing VALUES (1);	-- not counted
+SELECT * FROM o_nosuch;			-- 1
 SELECT 1;
 ROLLBACK;
 -- a BEGIN inside a string: the statement that fails after it is named (2)

@@ -22,10 +22,11 @@
  * PG_TRY: only ProcessUtility keeps a depth, and resets it with
  * PG_FINALLY.
  *
- * Query ids.  The id txguard keeps is core's: read in post_parse_analyze
- * before the hooks loaded after txguard run, and in ProcessUtility computed
- * again when a neighbour (pg_stat_statements) has cleared the
- * PlannedStmt's copy.
+ * Query ids.  The id txguard keeps is core's: the PlannedStmt's, which no
+ * neighbour changes for a query, and for a utility statement computed
+ * again when a neighbour (pg_stat_statements) has cleared the PlannedStmt's
+ * copy.  A statement that fails before it runs takes the id core reported
+ * for it (stmt.c).
  *
  * Cost on the success path: a few comparisons and stores per statement in
  * backend-local memory; no allocation, no lock, no system call.
@@ -49,7 +50,6 @@
 #include "access/xact.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
-#include "parser/analyze.h"
 #include "storage/ipc.h"
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
@@ -68,7 +68,6 @@
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
@@ -87,7 +86,6 @@ static bool backend_ready = false;
 static void txg_shmem_request(void);
 #endif
 static void txg_shmem_startup(void);
-static void txg_post_parse_analyze(TXG_POST_PARSE_ANALYZE_ARGS);
 static void txg_ExecutorRun(TXG_EXECUTORRUN_ARGS);
 static void txg_ExecutorEnd(QueryDesc *queryDesc);
 static void txg_ProcessUtility(TXG_PROCESSUTILITY_ARGS);
@@ -109,8 +107,6 @@ txg_hooks_install(void)
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = txg_shmem_startup;
-	prev_post_parse_analyze_hook = post_parse_analyze_hook;
-	post_parse_analyze_hook = txg_post_parse_analyze;
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = txg_ExecutorRun;
 	prev_ExecutorEnd = ExecutorEnd_hook;
@@ -174,11 +170,12 @@ toplevel_portal_text(const char *src)
 	Portal		portal = ActivePortal;
 
 	if (utility_nesting != 0 || portal == NULL ||
-		portal->status != PORTAL_ACTIVE || src != portal->sourceText ||
-		debug_query_string == NULL || IsParallelWorker() ||
+		src != portal->sourceText || portal->status != PORTAL_ACTIVE ||
 		(portal->cursorOptions & CURSOR_OPT_HOLD) != 0)
 		return false;
-	return src == debug_query_string || strcmp(src, debug_query_string) == 0;
+	/* (a parallel worker runs its query under no portal) */
+	return src == debug_query_string ||
+		(debug_query_string != NULL && strcmp(src, debug_query_string) == 0);
 }
 
 /* The start of a top-level statement: a safe point for episode.c */
@@ -221,36 +218,6 @@ statement_kind(Node *stmt)
 }
 
 /*
- * post_parse_analyze_hook: a statement of a simple-protocol query string
- * was analysed.  The extended protocol's Parse analyses with variable
- * parameters (p_paramref_hook set) and is not a statement of its own.
- * Core's query id is read before the hooks loaded after txguard run
- * (pg_stat_statements clears it for some utility statements).
- */
-static void
-txg_post_parse_analyze(TXG_POST_PARSE_ANALYZE_ARGS)
-{
-	bool		toplevel;
-	uint64		queryid = query->queryId;
-
-	toplevel = pstate->p_sourcetext == debug_query_string &&
-		debug_query_string != NULL && utility_nesting == 0 &&
-		pstate->parentParseState == NULL && pstate->p_paramref_hook == NULL &&
-		!IsParallelWorker();
-
-	if (prev_post_parse_analyze_hook)
-		prev_post_parse_analyze_hook(TXG_POST_PARSE_ANALYZE_CALL);
-
-	if (toplevel)
-	{
-		statement_starts();
-		txg_stmt_analyzed(query->stmt_location, query->stmt_len, queryid,
-						  query->commandType == CMD_UTILITY ?
-						  statement_kind(query->utilityStmt) : TXG_STMT_OTHER);
-	}
-}
-
-/*
  * ExecutorRun hook: a top-level query runs; with a row limit (an Execute
  * message with a row limit) the portal may be read again later.  A run in
  * no direction (an Execute of a portal that already returned all its rows)
@@ -265,11 +232,7 @@ txg_ExecutorRun(TXG_EXECUTORRUN_ARGS)
 		!ScanDirectionIsNoMovement(direction))
 	{
 		statement_starts();
-		txg_stmt_run(ActivePortal, queryDesc,
-					 queryDesc->plannedstmt->stmt_location,
-					 queryDesc->plannedstmt->stmt_len,
-					 queryDesc->plannedstmt->queryId, TXG_STMT_OTHER,
-					 count > 0);
+		txg_stmt_query_runs(queryDesc, count > 0);
 	}
 
 	if (prev_ExecutorRun)
@@ -338,9 +301,9 @@ txg_ProcessUtility(TXG_PROCESSUTILITY_ARGS)
 	if (toplevel)
 	{
 		statement_starts();
-		txg_stmt_run(ActivePortal, NULL, pstmt->stmt_location,
-					 pstmt->stmt_len, utility_query_id(pstmt, queryString),
-					 statement_kind(parsetree), false);
+		txg_stmt_utility_runs(pstmt->stmt_location, pstmt->stmt_len,
+							  utility_query_id(pstmt, queryString),
+							  statement_kind(parsetree));
 		if (IsA(parsetree, TransactionStmt))
 		{
 			tstmt = (TransactionStmt *) parsetree;

@@ -6,24 +6,30 @@
  *
  * The definition it implements is docs/reference.md's "Statements and
  * their ordinal" (and test/model/DEFINITION.md, which the reference model
- * follows).  In short: each statement of a simple-protocol query string,
- * each portal run by Execute messages (all the chunks of a portal are one
- * statement; an Execute of a portal that already returned all its rows runs
- * nothing and is not one); BEGIN, SAVEPOINT, RELEASE and ROLLBACK TO are
- * not statements unless they fail; a fast-path call only when it fails;
- * the commands rejected while aborted are not counted; an error belongs to
- * the statement being prepared or run when it is raised, and a statement
- * that fails before it runs is counted all the same.
+ * follows).  In short: each statement of a simple-protocol query string
+ * that runs, each portal run by Execute messages (all the chunks of a
+ * portal are one statement; an Execute of a portal that already returned
+ * all its rows runs nothing and is not one); BEGIN, SAVEPOINT, RELEASE and
+ * ROLLBACK TO are not statements unless they fail; a fast-path call only
+ * when it fails; the commands rejected while aborted are not counted; an
+ * error belongs to the statement being prepared or run when it is raised,
+ * and a statement that fails before it runs is counted all the same (found
+ * in its message's text when the error comes).  A statement a DO INSTEAD
+ * NOTHING rule turns into nothing runs nothing and is not counted.
  *
  * The hooks in hooks.c report these events, all of them for top-level work
  * only (the client's own statements, never SPI, functions or the planner's
  * inner queries):
  *
- *	txg_stmt_analyzed	a simple-protocol statement was parsed and analysed
- *						(post_parse_analyze_hook): it becomes "tentative";
- *	txg_stmt_run		a portal runs a statement (ExecutorRun,
+ *	txg_stmt_query_runs, txg_stmt_utility_runs
+ *						a portal runs a statement (ExecutorRun,
  *						ProcessUtility under PortalRun);
  *	txg_stmt_run_end	its executor or utility returned normally;
+ *
+ * Nothing is tracked before a statement runs: a statement that fails while
+ * it is parsed, analysed, planned or bound is found at the error, in the
+ * text of the message being processed.  So statements that succeed pay for
+ * one event and one store each, and no parse-analysis hook is needed.
  *
  * episode.c, which owns transaction boundaries, reports txg_stmt_xact_end
  * and asks txg_stmt_charge_error() which statement an error belongs to.
@@ -32,13 +38,18 @@
  * (set by PostgresMain for every Query, Parse, Bind, Execute, Describe and
  * fast-path message) together with the address of debug_query_string.  A
  * statement run by a portal is identified by the portal (address and
- * creation time) and the statement's location in the source text; the
- * several plans a rewrite rule makes of one statement share both.
+ * creation time), its list of plans and the statement's location in the
+ * message's text.  The plans a rewrite rule adds to a statement have no
+ * location of their own and belong to the statement run last from the same
+ * list.  (A statement of a query string made only of DO INSTEAD rule
+ * actions, right after another one, is taken for it in the rare case where
+ * its portal and list of plans land at the addresses of the one before.)
  *
  * Borrowed memory.  The tracker never keeps a pointer into memory it does
  * not own.  Its state holds:
  *
- *	MsgId.dqs, Stmt.portal_id, Stmt.qd_id, ChunkedPortal.portal_id
+ *	MsgId.dqs, Stmt.portal_id, Stmt.stmts_id, Stmt.qd_id,
+ *	ChunkedPortal.portal_id
  *		addresses kept as integers (uintptr_t), compared for identity and
  *		never dereferenced;
  *	Stmt.loc, Stmt.len
@@ -73,6 +84,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/portal.h"
@@ -98,6 +110,7 @@ typedef struct Stmt
 	MsgId		msg;			/* message of its latest event */
 	uintptr_t	portal_id;		/* identity of its portal, 0 if none */
 	TimestampTz portal_ct;		/* the portal's creation time */
+	uintptr_t	stmts_id;		/* identity of the portal's list of plans */
 	uintptr_t	qd_id;			/* identity of its current query, 0 if none */
 	int			loc;			/* location in the message's text; -1 if
 								 * unknown */
@@ -127,8 +140,6 @@ typedef struct Tracker
 {
 	int			count;			/* statements counted in this transaction */
 	Stmt		cur;			/* statement "count", if count > 0 */
-	bool		tent_valid;		/* a statement analysed, not yet run */
-	Stmt		tent;
 	bool		uncounted_running;	/* a savepoint command runs: */
 	Stmt		uncounted;		/* counted only if it fails */
 	MsgId		skip_msg;		/* message of the latest uncounted command
@@ -165,53 +176,6 @@ open_statement(const Stmt *s)
 	trk.count++;
 	trk.cur = *s;
 	trk.cur.ordinal = trk.count;
-}
-
-/* Count the tentative statement (analysed, never run) as a statement */
-static void
-open_tentative(void)
-{
-	trk.tent.running = false;
-	trk.tent.commits = false;
-	trk.tent.copy_in = false;
-	trk.tent.portal_id = 0;
-	trk.tent.portal_ct = 0;
-	trk.tent.qd_id = 0;
-	open_statement(&trk.tent);
-}
-
-/*
- * A simple-protocol statement (or, at a Bind that re-analyses a statement
- * whose plan was invalidated, an extended one) was parsed and analysed.
- * 'queryid' is core's, read before any other hook could change it.
- */
-void
-txg_stmt_analyzed(int loc, int len, uint64 queryid, TxgStmtKind kind)
-{
-	MsgId		now = current_msg();
-
-	/*
-	 * An earlier tentative statement that never ran (a DO INSTEAD NOTHING
-	 * rule made nothing of it) was a statement all the same.
-	 */
-	if (unlikely(trk.tent_valid))
-	{
-		trk.tent_valid = false;
-		if (!(msg_equal(trk.tent.msg, now) && trk.tent.loc == loc))
-			open_tentative();
-	}
-
-	/* BEGIN and savepoint commands are statements only if they fail */
-	if (kind == TXG_STMT_BEGIN || kind == TXG_STMT_SAVEPOINT)
-		return;
-
-	/* only what a tentative statement needs; the rest is set if it opens */
-	trk.tent.msg = now;
-	trk.tent.loc = loc;
-	trk.tent.len = len;
-	trk.tent.queryid = queryid;
-	trk.tent.userid = GetOuterUserId();
-	trk.tent_valid = true;
 }
 
 /* ---- portals read in chunks ---- */
@@ -277,25 +241,30 @@ remember_skip(MsgId now, int loc, int len)
 /*
  * A portal runs a top-level statement.  'qd' is NULL for a utility,
  * 'limited' is true for an executor run with a row limit (the portal may
- * be read again later).
+ * be read again later).  Inlined into its two callers, so that the one for
+ * queries, which every statement that succeeds passes through, has no
+ * branch for the kinds of utilities.
  */
-void
-txg_stmt_run(Portal portal, const QueryDesc *qd, int loc, int len,
-			 uint64 queryid, TxgStmtKind kind, bool limited)
+static pg_attribute_always_inline void
+run_statement(Portal portal, const QueryDesc *qd, int loc, int len,
+			  uint64 queryid, TxgStmtKind kind, bool limited)
 {
 	MsgId		now = current_msg();
 	uintptr_t	portal_id = (uintptr_t) portal;
 	TimestampTz ct = portal ? portal->creation_time : 0;
+	uintptr_t	stmts_id = portal ? (uintptr_t) portal->stmts : 0;
 	Stmt	   *c = &trk.cur;
-	bool		from_tent = false;
 
 	/*
-	 * The same statement again: another plan of it, or its executor run. The
-	 * plans a rewrite rule adds have no location of their own (-1).
+	 * The same statement again: another plan of it, from the same list of
+	 * plans.  The plans a rewrite rule makes have no location of their own
+	 * (-1): those of a DO ALSO rule come before or after the statement's own
+	 * plan; those of a DO INSTEAD rule are all the statement has, and count
+	 * as one statement.
 	 */
 	if (trk.count > 0 && msg_equal(c->msg, now) &&
 		c->portal_id == portal_id && c->portal_ct == ct &&
-		(c->loc == loc || loc < 0 || c->loc < 0))
+		c->stmts_id == stmts_id && (c->loc == loc || loc < 0 || c->loc < 0))
 	{
 		c->running = true;
 		c->qd_id = (uintptr_t) qd;
@@ -315,6 +284,7 @@ txg_stmt_run(Portal portal, const QueryDesc *qd, int loc, int len,
 			c->msg = now;
 			c->portal_id = portal_id;
 			c->portal_ct = ct;
+			c->stmts_id = stmts_id;
 			c->qd_id = (uintptr_t) qd;
 			c->loc = loc;
 			c->len = len;
@@ -322,23 +292,6 @@ txg_stmt_run(Portal portal, const QueryDesc *qd, int loc, int len,
 			c->userid = cp->userid;
 			return;
 		}
-	}
-
-	if (trk.tent_valid)
-	{
-		trk.tent_valid = false;
-		if (msg_equal(trk.tent.msg, now) && (trk.tent.loc == loc || loc < 0))
-			from_tent = true;	/* the analysed statement runs */
-		else if (!(portal != NULL && trk.tent.msg.ts == ct))
-		{
-			/*
-			 * The tentative statement never ran and this portal was not
-			 * created by the Bind that analysed it: it was a statement of its
-			 * own (DO INSTEAD NOTHING).
-			 */
-			open_tentative();
-		}
-		/* else: a Bind re-analysed the statement this portal now runs */
 	}
 
 	/*
@@ -376,27 +329,35 @@ txg_stmt_run(Portal portal, const QueryDesc *qd, int loc, int len,
 	c->msg = now;
 	c->portal_id = portal_id;
 	c->portal_ct = ct;
+	c->stmts_id = stmts_id;
 	c->qd_id = (uintptr_t) qd;
-	if (from_tent)
-	{
-		c->loc = trk.tent.loc;
-		c->len = trk.tent.len;
-		c->queryid = trk.tent.queryid != 0 ? trk.tent.queryid : queryid;
-		c->userid = trk.tent.userid;
-	}
-	else
-	{
-		c->loc = loc;
-		c->len = len;
-		c->queryid = queryid;
-		c->userid = GetOuterUserId();
-	}
+	c->loc = loc;
+	c->len = len;
+	c->queryid = queryid;
+	c->userid = GetOuterUserId();
 
 remember:
 	if (unlikely(limited) && portal != NULL &&
 		portal->strategy == PORTAL_ONE_SELECT &&
 		find_chunked(portal_id, ct, loc) == NULL)
 		remember_chunked(portal, loc);
+}
+
+/* ExecutorRun: the active portal runs a query of the client's statement */
+void
+txg_stmt_query_runs(const QueryDesc *qd, bool limited)
+{
+	const PlannedStmt *ps = qd->plannedstmt;
+
+	run_statement(ActivePortal, qd, ps->stmt_location, ps->stmt_len,
+				  ps->queryId, TXG_STMT_OTHER, limited);
+}
+
+/* ProcessUtility: the active portal runs the client's utility statement */
+void
+txg_stmt_utility_runs(int loc, int len, uint64 queryid, TxgStmtKind kind)
+{
+	run_statement(ActivePortal, NULL, loc, len, queryid, kind, false);
 }
 
 /*
@@ -432,7 +393,6 @@ txg_stmt_run_end(const QueryDesc *qd)
 void
 txg_stmt_xact_end(void)
 {
-	trk.tent_valid = false;
 	trk.uncounted_running = false;
 	trk.xact++;					/* no chunked portal of it matches again */
 	trk.cur.qd_id = 0;
@@ -546,45 +506,7 @@ charge_running(Charge *ch)
 }
 
 /*
- * 2. A statement analysed in this message failed before it ran.  (One
- * analysed in an earlier message never ran: a DO INSTEAD NOTHING rule made
- * nothing of it, and it was a statement all the same.)
- */
-static bool
-charge_tentative(Charge *ch)
-{
-	int			pos = -1;
-
-	if (trk.tent_valid && !msg_equal(trk.tent.msg, ch->now))
-	{
-		trk.tent_valid = false;
-		open_tentative();
-	}
-	if (!trk.tent_valid)
-		return false;
-
-	trk.tent_valid = false;
-	if (ch->edata->cursorpos > 0 && ch->dqs != NULL)
-		pos = char_to_byte(ch->dqs, ch->dlen, ch->edata->cursorpos);
-
-	/*
-	 * Unless the error points outside it: then the analysed statement was
-	 * complete (a DO INSTEAD NOTHING rule made nothing of it) and a later
-	 * statement of the string failed in its analysis (step 3).
-	 */
-	open_tentative();
-	if (pos >= 0 && trk.tent.loc >= 0 &&
-		(pos < trk.tent.loc ||
-		 (trk.tent.len > 0 && pos > trk.tent.loc + trk.tent.len)))
-		return false;
-
-	trk.cur.running = true;
-	charge_to(ch, &trk.cur, false);
-	return true;
-}
-
-/*
- * 3. After the statement just run in this message: the commit that
+ * 2. After the statement just run in this message: the commit that
  * follows it (an explicit COMMIT or PREPARE TRANSACTION, or the implicit
  * commit at the end of the string), or the next statement of the string,
  * which failed before it ran.
@@ -626,7 +548,10 @@ charge_after_run(Charge *ch)
 		return true;
 	}
 
-	/* the next statement of the string failed before it ran */
+	/*
+	 * The next statement of the string failed before it ran.  Its query id
+	 * is not known: core reports only the first one of a string's.
+	 */
 	trk.count++;
 	ch->ref->ordinal = trk.count;
 	ch->ref->userid = GetOuterUserId();
@@ -650,7 +575,7 @@ describe_error(int sqlerrcode)
 }
 
 /*
- * 4. No statement text: a Sync, a Describe or a fast-path call.
+ * 3. No statement text: a Sync, a Describe or a fast-path call.
  */
 static bool
 charge_without_text(Charge *ch)
@@ -716,7 +641,7 @@ multi_command_parse(const ErrorData *edata)
 }
 
 /*
- * 5. Nothing of this message ran: a Parse, a Bind, a query string that did
+ * 4. Nothing of this message ran: a Parse, a Bind, a query string that did
  * not parse, or the first statement of a string failing in analysis.  It
  * counts as one statement.  The text is the whole string for a Parse of
  * several commands, else the statement that holds the error's position,
@@ -775,7 +700,6 @@ txg_stmt_charge_error(const ErrorData *edata, TxgStmtRef *ref)
 	ch.dlen = ch.dqs ? strlen(ch.dqs) : 0;
 
 	if (!charge_running(&ch) &&
-		!charge_tentative(&ch) &&
 		!charge_after_run(&ch) &&
 		!charge_without_text(&ch))
 		charge_unrun(&ch);

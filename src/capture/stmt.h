@@ -46,11 +46,9 @@ typedef struct TxgStmtRef
 } TxgStmtRef;
 
 /* Events reported by hooks.c, for top-level work only */
-extern void txg_stmt_analyzed(int loc, int len, uint64 queryid,
-							  TxgStmtKind kind);
-extern void txg_stmt_run(struct PortalData *portal, const struct QueryDesc *qd,
-						 int loc, int len, uint64 queryid, TxgStmtKind kind,
-						 bool limited);
+extern void txg_stmt_query_runs(const struct QueryDesc *qd, bool limited);
+extern void txg_stmt_utility_runs(int loc, int len, uint64 queryid,
+								  TxgStmtKind kind);
 extern void txg_stmt_run_end(const struct QueryDesc *qd);
 
 /* Reported by episode.c, which owns transaction boundaries */

@@ -159,6 +159,7 @@ extern void txg_init_materialized_srf(FunctionCallInfo fcinfo);
 #endif
 
 
+
 /* 14 added the JumbleState argument to post_parse_analyze_hook. */
 #if PG_VERSION_NUM >= 140000
 #define TXG_POST_PARSE_ANALYZE_ARGS \
