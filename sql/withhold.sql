@@ -31,8 +31,9 @@ SELECT sqlstate, statement, statement_ordinal, at_commit, in_block, ended_by
   FROM txguard_last_abort();
 
 -- a multi-statement string without BEGIN: its implicit commit fails, which
--- is charged to its last statement (2), with the whole string as text
-SELECT 'one' \; DECLARE wh_implicit CURSOR WITH HOLD FOR SELECT 1/(g-2) FROM generate_series(1,3) g;
+-- is charged to its last statement (2), with the whole string as text (no
+-- statement of it returns rows: psql before 15 shows only the last result)
+SET work_mem = '8MB' \; DECLARE wh_implicit CURSOR WITH HOLD FOR SELECT 1/(g-2) FROM generate_series(1,3) g;
 SELECT sqlstate, statement, statement_ordinal, at_commit, in_block, ended_by
   FROM txguard_last_abort();
 
