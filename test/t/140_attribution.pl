@@ -20,17 +20,16 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+my ($major) = `pg_config --version` =~ /PostgreSQL (\d+)/;
+my $with_query_ids = !defined $major || $major >= 14;
 my $node = PostgreSQL::Test::Cluster->new('attribution');
 $node->init;
 $node->append_conf('postgresql.conf', qq(
 shared_preload_libraries = 'txguard'
 ));
-$node->start;
-my $with_query_ids =
-  $node->safe_psql('postgres', 'SHOW server_version_num') >= 140000;
-$node->safe_psql('postgres', 'ALTER SYSTEM SET compute_query_id = on')
+$node->append_conf('postgresql.conf', 'compute_query_id = on')
   if $with_query_ids;
-$node->reload;
+$node->start;
 $node->safe_psql('postgres', q(
 CREATE EXTENSION txguard;
 CREATE ROLE regress_txg_alice LOGIN;
