@@ -44,7 +44,8 @@ NO_LOCALE = 1
 ENCODING = UTF8
 
 REGRESS = preload capture annotate savepoints ordinals plpgsql implicit exits \
-	history stats privileges timeout_guc badinput schema
+	history stats privileges timeout_guc badinput schema withhold attribution \
+	failures policy search_path
 REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_regress \
 	--temp-config=$(TEST_CONF)
 
