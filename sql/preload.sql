@@ -22,7 +22,7 @@ SELECT count(*) FROM txguard_last_abort();
 SET txguard.anotate = off;
 
 SELECT count(*) FROM txguard_aborted_sessions;
-SELECT count(*) FROM txguard_stats;
+SELECT count(*) FROM txguard_stats WHERE datname = current_database();
 -- the SET error above aborted its (implicit) transaction: the session's last
 -- abort, but not kept in the shared history (txguard.track = blocks)
 SELECT sqlstate, in_block, ended_by FROM txguard_last_abort();

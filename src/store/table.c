@@ -32,6 +32,7 @@
 
 #include "common/hashfn.h"
 #include "mb/pg_wchar.h"
+#include "storage/shmem.h"
 
 #include "table.h"
 
