@@ -91,7 +91,7 @@ typedef struct EpisodeState
 	bool		open;
 	bool		in_history;		/* written to the shared history */
 	bool		detailed;		/* counted per role, statement, application */
-	uint64		stats_generation;	/* statistics generation when counted */
+	TxgStatsRef stats_ref;		/* where the abort was counted */
 	char	   *cause_text;		/* the open episode's cause sentence */
 	int			cause_len;		/* -1 until formatted */
 	TxgRecord  *deferred_line;	/* an ended episode whose line waits */
@@ -257,7 +257,7 @@ episode_close(TxgEndReason reason, bool can_log)
 	txg_slot_clear();
 	if (ep.in_history)
 		txg_ring_complete(rec);
-	txg_stats_count_end(rec, ep.detailed, ep.stats_generation);
+	txg_stats_count_end(rec, &ep.stats_ref);
 
 	if (!txg_endline_wanted(rec))
 		return;
@@ -502,7 +502,7 @@ episode_abort(bool sub)
 		!(rec->backend_type == B_BG_WORKER && !rec->in_block &&
 		  txg_ring_repeat(rec)))
 		txg_ring_add(rec);
-	ep.stats_generation = txg_stats_count_abort(rec, sub, ep.detailed);
+	txg_stats_count_abort(rec, sub, ep.detailed, &ep.stats_ref);
 
 	if (rec->in_block)
 	{

@@ -549,8 +549,8 @@ charge_after_run(Charge *ch)
 	}
 
 	/*
-	 * The next statement of the string failed before it ran.  Its query id
-	 * is not known: core reports only the first one of a string's.
+	 * The next statement of the string failed before it ran.  Its query id is
+	 * not known: core reports only the first one of a string's.
 	 */
 	trk.count++;
 	ch->ref->ordinal = trk.count;

@@ -121,6 +121,16 @@ typedef struct TxgRecord
 /* Size of one record including its statement text (record.c) */
 extern Size txg_record_size(void);
 
+/*
+ * The bytes of a record that hold something: all but the unused end of its
+ * statement text.  What a copy of a record into shared memory copies.
+ */
+static inline Size
+txg_record_used_size(const TxgRecord *rec)
+{
+	return offsetof(TxgRecord, statement) + strlen(rec->statement) + 1;
+}
+
 /* "rollback", "timeout", ...; NULL for TXG_END_NONE */
 extern const char *txg_end_reason_name(TxgEndReason reason);
 

@@ -64,6 +64,16 @@ typedef struct RecordKeys
 	TxgAppKey	app;
 } RecordKeys;
 
+/* The tables in the order record_keys() lists them */
+static void
+table_order(Counted *out)
+{
+	out[0].table = txg_shm.tables[TXG_STATS_DB];
+	out[1].table = txg_shm.tables[TXG_STATS_ROLE];
+	out[2].table = txg_shm.tables[TXG_STATS_STMT];
+	out[3].table = txg_shm.tables[TXG_STATS_APP];
+}
+
 static int
 record_keys(const TxgRecord *rec, bool detailed, RecordKeys *k, Counted *out)
 {
@@ -104,19 +114,24 @@ record_keys(const TxgRecord *rec, bool detailed, RecordKeys *k, Counted *out)
 }
 
 /*
- * Add to the counters of the keys that exist already; returns a mask of
- * those that do not.  The caller holds the lock in shared mode.
+ * Add to the counters of the keys that exist already, noting where they
+ * are in 'ref'; returns a mask of those that do not.  The caller holds the
+ * lock in shared mode.
  */
 static uint32
-count_existing(const Counted *todo, int n, const int64 *add, TimestampTz seen)
+count_existing(const Counted *todo, int n, const int64 *add, TimestampTz seen,
+			   TxgStatsRef *ref)
 {
 	uint32		missing = 0;
 
 	for (int i = 0; i < n; i++)
 	{
+		int			index;
 		TxgTableEntry *e = txg_table_find(todo[i].table, todo[i].key,
-										  todo[i].hash);
+										  todo[i].hash, &index);
 
+		ref->index[i] = index;
+		ref->hash[i] = todo[i].hash;
 		if (e != NULL)
 			txg_table_count(e, add, seen);
 		else
@@ -128,40 +143,43 @@ count_existing(const Counted *todo, int n, const int64 *add, TimestampTz seen)
 /*
  * Count a new abort.  'sub': it aborted a savepoint's subtransaction.
  * 'detailed': counted per role, statement and application too (else per
- * database only).  Returns the statistics generation it was counted in
- * (for txg_stats_count_end), or 0 if nothing could be counted.
+ * database only).  Fills 'ref' with where it was counted, for
+ * txg_stats_count_end (generation 0 if nothing could be counted).
  */
-uint64
-txg_stats_count_abort(const TxgRecord *rec, bool sub, bool detailed)
+void
+txg_stats_count_abort(const TxgRecord *rec, bool sub, bool detailed,
+					  TxgStatsRef *ref)
 {
 	TxgShared  *sh = txg_shm.sh;
 	RecordKeys	keys;
 	Counted		todo[TXG_NSTATS];
 	int64		add[TXG_NCOUNTERS];
-	uint64		generation;
 	uint32		missing;
 	int			n;
 
+	ref->generation = 0;
+	ref->n = 0;
 	if (sh == NULL || LWLockHeldByMe(sh->lock))
-		return 0;
+		return;
 
 	memset(add, 0, sizeof(add));
 	add[TXG_C_ABORTS] = 1;
 	add[TXG_C_SAVEPOINT_ABORTS] = sub ? 1 : 0;
 	add[TXG_C_ABORTED_BLOCKS] = rec->in_block ? 1 : 0;
 	n = record_keys(rec, detailed, &keys, todo);
+	ref->n = n;
 
 	LWLockAcquire(sh->lock, LW_SHARED);
-	generation = sh->stats_generation;
-	missing = count_existing(todo, n, add, rec->aborted_at);
+	ref->generation = sh->stats_generation;
+	missing = count_existing(todo, n, add, rec->aborted_at, ref);
 	LWLockRelease(sh->lock);
 
 	if (missing == 0)
-		return generation;
+		return;
 
 	/* keys not seen before: insert them */
 	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
-	generation = sh->stats_generation;
+	ref->generation = sh->stats_generation;
 	for (int i = 0; i < n; i++)
 	{
 		TxgTableEntry *e;
@@ -169,7 +187,8 @@ txg_stats_count_abort(const TxgRecord *rec, bool sub, bool detailed)
 		if ((missing & (1 << i)) == 0)
 			continue;
 		e = txg_table_enter(todo[i].table, todo[i].key, todo[i].hash,
-							todo[i].str, rec->stmt_truncated, rec->encoding);
+							todo[i].str, rec->stmt_truncated, rec->encoding,
+							&ref->index[i]);
 		if (e == NULL)
 			continue;
 		if (pg_atomic_read_u64(&e->counters.v[TXG_C_FIRST_SEEN]) == 0)
@@ -178,37 +197,46 @@ txg_stats_count_abort(const TxgRecord *rec, bool sub, bool detailed)
 		txg_table_count(e, add, rec->aborted_at);
 	}
 	LWLockRelease(sh->lock);
-	return generation;
 }
 
 /*
- * An episode counted in 'generation' ended: add its ignored commands and a
- * termination by the timeout.  Nothing is added if the statistics were
- * reset since (the abort belongs to the forgotten period), or to an entry
- * evicted since.  An episode that ignored nothing and was not terminated
- * costs nothing here.
+ * An episode whose abort was counted where 'ref' says ended: add its
+ * ignored commands and a termination by the timeout to the same entries.
+ * Nothing is added if the statistics were reset since (the abort belongs to
+ * the forgotten period), or to an entry that was evicted (and perhaps
+ * reused by another key: its hash tells) since.  An episode that ignored
+ * nothing and was not terminated costs nothing here.
  */
 void
-txg_stats_count_end(const TxgRecord *rec, bool detailed, uint64 generation)
+txg_stats_count_end(const TxgRecord *rec, const TxgStatsRef *ref)
 {
 	TxgShared  *sh = txg_shm.sh;
-	RecordKeys	keys;
 	Counted		todo[TXG_NSTATS];
 	int64		add[TXG_NCOUNTERS];
-	int			n;
 
-	if (sh == NULL || generation == 0 || LWLockHeldByMe(sh->lock))
+	if (sh == NULL || ref->generation == 0 || LWLockHeldByMe(sh->lock))
 		return;
 	memset(add, 0, sizeof(add));
 	add[TXG_C_IGNORED] = rec->ignored;
 	add[TXG_C_TERMINATED] = (rec->ended_by == TXG_END_TIMEOUT) ? 1 : 0;
 	if (add[TXG_C_IGNORED] == 0 && add[TXG_C_TERMINATED] == 0)
 		return;
-	n = record_keys(rec, detailed, &keys, todo);
+	table_order(todo);
 
 	LWLockAcquire(sh->lock, LW_SHARED);
-	if (generation == sh->stats_generation)
-		(void) count_existing(todo, n, add, 0);
+	if (ref->generation == sh->stats_generation)
+	{
+		for (int i = 0; i < ref->n; i++)
+		{
+			TxgTableEntry *e;
+
+			if (ref->index[i] < 0)
+				continue;
+			e = txg_table_entry(todo[i].table, ref->index[i]);
+			if (e->used && e->hash == ref->hash[i])
+				txg_table_count(e, add, 0);
+		}
+	}
 	LWLockRelease(sh->lock);
 }
 
@@ -319,9 +347,10 @@ txg_stats_restore(TxgStatsTable which, const TxgStatsRow *row)
 {
 	TxgTable   *t = txg_shm.tables[which];
 	TxgTableEntry *e;
+	int			number;
 
 	e = txg_table_enter(t, row->key, txg_table_hash(t, row->key), row->text,
-						row->text_truncated, row->encoding);
+						row->text_truncated, row->encoding, &number);
 	if (e != NULL)
 		txg_counters_write(&e->counters, &row->counters);
 }

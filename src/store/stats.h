@@ -27,11 +27,23 @@ typedef struct TxgStatsRow
 
 typedef void (*txg_stats_callback) (const TxgStatsRow *row, void *arg);
 
+/*
+ * Where an abort was counted, so that the end of its episode adds to the
+ * same entries without looking them up again (kept by the caller, opaque).
+ */
+typedef struct TxgStatsRef
+{
+	uint64		generation;		/* statistics generation; 0: not counted */
+	int			n;				/* tables counted in */
+	int32		index[TXG_NSTATS];	/* entry in each table, -1 if none */
+	uint32		hash[TXG_NSTATS];	/* its key's hash, to check it is still
+									 * the same key */
+} TxgStatsRef;
+
 /* The abort path: the statistics lock only, never an ERROR or allocation */
-extern uint64 txg_stats_count_abort(const TxgRecord *rec, bool sub,
-									bool detailed);
-extern void txg_stats_count_end(const TxgRecord *rec, bool detailed,
-								uint64 generation);
+extern void txg_stats_count_abort(const TxgRecord *rec, bool sub,
+								  bool detailed, TxgStatsRef *ref);
+extern void txg_stats_count_end(const TxgRecord *rec, const TxgStatsRef *ref);
 
 /* Readers */
 extern void txg_stats_scan(TxgStatsTable which, txg_stats_callback emit,

@@ -188,12 +188,14 @@ txg_table_hash(const TxgTable *t, const void *key)
 	return hash_bytes((const unsigned char *) key, t->key_size);
 }
 
+/* The entry of a key and its number (-1 if none) */
 TxgTableEntry *
-txg_table_find(TxgTable *t, const void *key, uint32 hash)
+txg_table_find(TxgTable *t, const void *key, uint32 hash, int *number)
 {
 	int32	   *index = table_index(t);
 	int			mask = t->nbuckets - 1;
 
+	*number = -1;
 	if (t->max == 0)
 		return NULL;
 	for (int b = hash & mask;; b = (b + 1) & mask)
@@ -206,7 +208,10 @@ txg_table_find(TxgTable *t, const void *key, uint32 hash)
 		e = txg_table_entry(t, i);
 		if (e->hash == hash &&
 			memcmp(txg_table_key(t, e), key, t->key_size) == 0)
+		{
+			*number = i;
 			return e;
+		}
 	}
 }
 
@@ -289,7 +294,7 @@ evict(TxgTable *t)
  */
 TxgTableEntry *
 txg_table_enter(TxgTable *t, const void *key, uint32 hash, const char *str,
-				bool truncated, int encoding)
+				bool truncated, int encoding, int *number)
 {
 	int32	   *index = table_index(t);
 	int			mask = t->nbuckets - 1;
@@ -298,8 +303,11 @@ txg_table_enter(TxgTable *t, const void *key, uint32 hash, const char *str,
 	int			b;
 
 	if (t->max == 0)
+	{
+		*number = -1;
 		return NULL;
-	e = txg_table_find(t, key, hash);
+	}
+	e = txg_table_find(t, key, hash, number);
 	if (e != NULL)
 		return e;
 
@@ -342,5 +350,6 @@ txg_table_enter(TxgTable *t, const void *key, uint32 hash, const char *str,
 		;
 	index[b] = i;
 	t->used++;
+	*number = i;
 	return e;
 }

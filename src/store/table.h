@@ -35,7 +35,8 @@ extern void txg_table_init(TxgTable *t, int max, int key_size, int text_size);
 
 /* Under the statistics lock in any mode */
 extern uint32 txg_table_hash(const TxgTable *t, const void *key);
-extern TxgTableEntry *txg_table_find(TxgTable *t, const void *key, uint32 hash);
+extern TxgTableEntry *txg_table_find(TxgTable *t, const void *key, uint32 hash,
+									 int *number);
 extern void txg_table_count(TxgTableEntry *e, const int64 *add, TimestampTz seen);
 extern int	txg_table_max(const TxgTable *t);
 extern int	txg_table_used(const TxgTable *t);
@@ -49,7 +50,7 @@ extern int	txg_table_text_size(const TxgTable *t);
 /* Under the statistics lock held exclusively */
 extern TxgTableEntry *txg_table_enter(TxgTable *t, const void *key, uint32 hash,
 									  const char *text, bool truncated,
-									  int encoding);
+									  int encoding, int *number);
 extern void txg_table_reset(TxgTable *t);
 extern void txg_table_set_evicted(TxgTable *t, int64 evicted);
 
