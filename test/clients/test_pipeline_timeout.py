@@ -12,7 +12,9 @@ once, one session each:
               2.5 s, then CopyDone;
   COPY, simple protocol     the same with a Query: core answers the error with ReadyForQuery at
               once and reads the rest of the data as it comes;
-  control     the pipeline case with core's idle_in_transaction_session_timeout = 1 s instead.
+  controls    the pipeline and the extended-protocol COPY with core's
+              idle_in_transaction_session_timeout = 1 s instead: core's rule, which txguard's
+              follows.
 
 While the client sends, the session must not be terminated.  Then the client sends Sync (for
 the simple-protocol COPY: a query, which gets its 25P02) and waits: the server must end the
@@ -33,7 +35,7 @@ INTERVAL = 0.1        # one message every 100 ms
 # The FATAL must come 1 s after the ReadyForQuery: not before 0.95 s (the 50 ms allow for the
 # time the ReadyForQuery took to reach this client, after which the server's clock started),
 # and before 3 s (txguard's own precision is 10% of the timeout; the rest is room for a
-# loaded 2-core CI machine running four sessions and this client at once).
+# loaded 2-core CI machine running five sessions and this client at once).
 LOW, HIGH = 0.95, 3.0
 FATAL_TXG = "terminating connection due to idle-in-aborted-transaction timeout"
 FATAL_CORE = "terminating connection due to idle-in-transaction timeout"
@@ -180,11 +182,14 @@ def body(c):
     tp.rows(conn, "CREATE TABLE %s (id int)" % TABLE)
     conn.close()
     txg = "SET txguard.idle_in_aborted_transaction_timeout = '1s'"
+    core = "SET idle_in_transaction_session_timeout = '1s'"
     cases = [Pipeline("pipeline", txg, FATAL_TXG),
              ExtendedCopy("COPY, extended protocol", txg, FATAL_TXG),
              SimpleCopy("COPY, simple protocol", txg, FATAL_TXG),
-             Pipeline("control: pipeline, core's idle_in_transaction_session_timeout",
-                      "SET idle_in_transaction_session_timeout = '1s'", FATAL_CORE)]
+             Pipeline("control: pipeline, core's idle_in_transaction_session_timeout", core,
+                      FATAL_CORE),
+             ExtendedCopy("control: COPY, extended protocol, core's "
+                          "idle_in_transaction_session_timeout", core, FATAL_CORE)]
     threads = [threading.Thread(target=k.run) for k in cases]
     for t in threads:
         t.start()
