@@ -9,16 +9,17 @@
 #                                             default all)
 #   KEEP=1    keep the scratch dir (cluster data, logs) after the run
 #   VERBOSE=1 print every test's output, not only the failing ones
-#   TXG_PGROOT=DIR  run a private install instead of the system one, e.g. an older build:
-#             copy /usr/lib/postgresql/15 to DIR/usr/lib/postgresql/ and /usr/share/postgresql/15
-#             to DIR/usr/share/postgresql/, then "make install DESTDIR=DIR" (PostgreSQL finds
-#             its lib and share directories next to its own binaries); DIR readable by postgres
+#   TXG_PG_CONFIG=PATH  the pg_config of the PostgreSQL to run (default: the system's 15):
+#             another install with txguard installed into it, e.g. an older txguard build in a
+#             copy of /usr/lib/postgresql/15 and /usr/share/postgresql/15 under DIR ("make
+#             install DESTDIR=DIR"; DIR/usr/lib/postgresql/15/bin/pg_config then names DIR's
+#             directories), or an assert-enabled build (--prefix); readable by postgres
 #   TXG_CLIENTS_PORT=N  first of the 4 ports used (default 55441)
 #
 # Needs txguard built and installed into the system PostgreSQL 15 ("make install") and the
 # Debian packages postgresql-15 pgbouncer python3-psycopg python3-psycopg2 python3-django
 # python3-sqlalchemy libpostgresql-jdbc-java default-jdk-headless nodejs npm
-# prometheus-postgres-exporter curl.
+# prometheus-postgres-exporter curl postgresql-15-pgaudit.
 # Ports: PostgreSQL 127.0.0.1:55441, PgBouncer 127.0.0.1:55442, postgres_exporter 127.0.0.1:55443,
 # 55444 for the clusters of their own that some tests start (txg_cluster.py), one at a time.
 # Output: one "ok - NAME" / "not ok - NAME" line per test (failure output before it);
@@ -26,10 +27,14 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-PGROOT=${TXG_PGROOT:-}
-BIN=$PGROOT/usr/lib/postgresql/15/bin
-SO=$PGROOT/usr/lib/postgresql/15/lib/txguard.so
-CONTROL=$PGROOT/usr/share/postgresql/15/extension/txguard.control
+BIN=/usr/lib/postgresql/15/bin
+SO=/usr/lib/postgresql/15/lib/txguard.so
+CONTROL=/usr/share/postgresql/15/extension/txguard.control
+if [ -n "${TXG_PG_CONFIG:-}" ]; then
+  BIN=$("$TXG_PG_CONFIG" --bindir) && SO=$("$TXG_PG_CONFIG" --pkglibdir)/txguard.so &&
+    CONTROL=$("$TXG_PG_CONFIG" --sharedir)/extension/txguard.control ||
+    { echo "run.sh: $TXG_PG_CONFIG does not answer"; echo "not ok - setup"; exit 1; }
+fi
 PY=/usr/bin/python3
 JDBC_JAR=/usr/share/java/postgresql.jar
 PORT=${TXG_CLIENTS_PORT:-55441}

@@ -28,7 +28,6 @@ threshold as large blocks come and go, up to 32 MB), so that reading a freed mul
 kills the backend (SIGSEGV).  Statements are kept out of the server log
 (log_min_error_statement = panic).
 """
-import os
 import sys
 import time
 import traceback

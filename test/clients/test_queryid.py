@@ -226,19 +226,19 @@ def body(c):
     seen = {}          # statement -> [(config, txguard's queryid)]
     try:
         for i, (cfg, libs) in enumerate(CONFIGS):
-            if i == 0:
-                cl.start()
-                conn = tp.connect(port=cl.port)
-                for sql in SETUP:
-                    tp.rows(conn, sql)
-                conn.close()
-            else:
-                cl.restart(shared_preload_libraries="'%s'" % libs)
-            conn = tp.connect(port=cl.port)
-            shown = tp.rows(conn, "SHOW shared_preload_libraries")[0][0]
-            conn.close()
-            c.eq("[%s] shared_preload_libraries" % cfg, shown, libs)
             try:
+                if i == 0:
+                    cl.start()
+                    conn = tp.connect(port=cl.port)
+                    for sql in SETUP:
+                        tp.rows(conn, sql)
+                    conn.close()
+                else:
+                    cl.restart(shared_preload_libraries="'%s'" % libs)
+                conn = tp.connect(port=cl.port)
+                shown = tp.rows(conn, "SHOW shared_preload_libraries")[0][0]
+                conn.close()
+                c.eq("[%s] shared_preload_libraries" % cfg, shown, libs)
                 cases(c, cfg, cl.port, seen)
             except Exception:      # noqa: BLE001 - report it and go on with the next order
                 traceback.print_exc(file=sys.stdout)

@@ -14,6 +14,11 @@ from pgproto import (Conn, first_error, msg_bind, msg_copy_data, msg_copy_done, 
 
 from txg_common import DBNAME, HOST, PORT, USER  # noqa: E402
 
+__all__ = ["pgproto", "Conn", "first_error", "msg_bind", "msg_copy_data", "msg_copy_done",
+           "msg_describe", "msg_execute", "msg_flush", "msg_function_call", "msg_parse",
+           "msg_query", "msg_sync", "simple_rows", "connect", "SYNC", "sync", "extended", "query",
+           "rows", "kinds", "err_of", "wait_connectable"]
+
 
 def connect(port=PORT, user=USER, database=DBNAME, application_name="txguard-client-test",
             options=None):
