@@ -6,6 +6,10 @@ counted as a new statement).  An Execute of a portal that already returned all i
 nothing (the server answers "SELECT 0") and is not a statement, whatever row limit its first
 Execute had.
 
+A WITH HOLD cursor materialised at COMMIT is no statement of its own: an error then is the
+COMMIT's (1.1 counted it as a new statement, in a one-string BEGIN; DECLARE; COMMIT and in
+autocommit).
+
 Each transaction opens its block with a simple-protocol BEGIN (not a statement), and the
 cause is checked twice: in the DETAIL of the 25P02 that the next statement gets, and in
 txguard_last_abort() after ROLLBACK.
@@ -124,8 +128,34 @@ def part_finished_portal(c):
         conn.close()
 
 
+def part_with_hold(c):
+    """A WITH HOLD cursor is materialised by COMMIT, under a portal of its own: an error then
+    is the COMMIT's (at_commit), or at an implicit commit the statement's that committed."""
+    decl = "DECLARE hc CURSOR WITH HOLD FOR SELECT 1/(g - 3) FROM generate_series(1, 5) g"
+    conn = connect()
+    for label, run_it, want in (
+            ("WITH HOLD, COMMIT after it",
+             lambda: (tp.rows(conn, "BEGIN"), tp.rows(conn, decl), tp.query(conn, "COMMIT")[1]),
+             ["2", "COMMIT", "t"]),
+            ("WITH HOLD, BEGIN; DECLARE; COMMIT in one string",
+             lambda: (tp.query(conn, "BEGIN; %s; COMMIT" % decl)[1],), ["2", "COMMIT", "t"]),
+            ("WITH HOLD, COMMIT through the extended protocol",
+             lambda: (tp.rows(conn, "BEGIN"), tp.rows(conn, decl),
+                      tp.first_error(tp.sync(conn, tp.extended("", "COMMIT")))),
+             ["2", "COMMIT", "t"]),
+            ("WITH HOLD, autocommit DECLARE", lambda: (tp.query(conn, decl)[1],),
+             ["1", decl, "t"])):
+        err = run_it()[-1]
+        c.eq("[%s] the cursor's materialisation fails at commit" % label,
+             err and err.sqlstate, "22012")
+        c.eq("[%s] txguard_last_abort(): ordinal, statement, at_commit" % label,
+             tp.rows(conn, "SELECT statement_ordinal, statement, at_commit"
+                           " FROM txguard_last_abort()"), [want])
+    conn.close()
+
+
 def body(c):
-    for part in (part_many_portals, part_finished_portal):
+    for part in (part_many_portals, part_finished_portal, part_with_hold):
         try:
             part(c)
         except Exception:      # noqa: BLE001 - report it and go on with the next part
