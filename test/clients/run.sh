@@ -4,15 +4,24 @@
 #
 #   bash test/clients/run.sh [TEST ...]      (as root; TEST: psycopg2 django psycopg3
 #                                             sqlalchemy node jdbc pgbouncer exporter ordinals
-#                                             jdbc-ordinals; default all)
+#                                             jdbc-ordinals memory portals savepoints
+#                                             jdbc-autosave roles queryid pipeline-timeout;
+#                                             default all)
 #   KEEP=1    keep the scratch dir (cluster data, logs) after the run
 #   VERBOSE=1 print every test's output, not only the failing ones
+#   TXG_PG_CONFIG=PATH  the pg_config of the PostgreSQL to run (default: the system's 15):
+#             another install with txguard installed into it, e.g. an older txguard build in a
+#             copy of /usr/lib/postgresql/15 and /usr/share/postgresql/15 under DIR ("make
+#             install DESTDIR=DIR"; DIR/usr/lib/postgresql/15/bin/pg_config then names DIR's
+#             directories), or an assert-enabled build (--prefix); readable by postgres
+#   TXG_CLIENTS_PORT=N  first of the 4 ports used (default 55441)
 #
 # Needs txguard built and installed into the system PostgreSQL 15 ("make install") and the
 # Debian packages postgresql-15 pgbouncer python3-psycopg python3-psycopg2 python3-django
 # python3-sqlalchemy libpostgresql-jdbc-java default-jdk-headless nodejs npm
-# prometheus-postgres-exporter curl.
-# Ports: PostgreSQL 127.0.0.1:55441, PgBouncer 127.0.0.1:55442, postgres_exporter 127.0.0.1:55443.
+# prometheus-postgres-exporter curl postgresql-15-pgaudit.
+# Ports: PostgreSQL 127.0.0.1:55441, PgBouncer 127.0.0.1:55442, postgres_exporter 127.0.0.1:55443,
+# 55444 for the clusters of their own that some tests start (txg_cluster.py), one at a time.
 # Output: one "ok - NAME" / "not ok - NAME" line per test (failure output before it);
 # exit status is non-zero if any test failed.
 set -uo pipefail
@@ -21,16 +30,23 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BIN=/usr/lib/postgresql/15/bin
 SO=/usr/lib/postgresql/15/lib/txguard.so
 CONTROL=/usr/share/postgresql/15/extension/txguard.control
+if [ -n "${TXG_PG_CONFIG:-}" ]; then
+  BIN=$("$TXG_PG_CONFIG" --bindir) && SO=$("$TXG_PG_CONFIG" --pkglibdir)/txguard.so &&
+    CONTROL=$("$TXG_PG_CONFIG" --sharedir)/extension/txguard.control ||
+    { echo "run.sh: $TXG_PG_CONFIG does not answer"; echo "not ok - setup"; exit 1; }
+fi
 PY=/usr/bin/python3
 JDBC_JAR=/usr/share/java/postgresql.jar
-PORT=55441
-BPORT=55442
-EPORT=55443
+PORT=${TXG_CLIENTS_PORT:-55441}
+BPORT=$((PORT + 1))
+EPORT=$((PORT + 2))
+SPARE_PORT=$((PORT + 3))
 EXPORTER=/usr/bin/prometheus-postgres-exporter
 IDLE_ROLE=txguard_idle
 IDLE_DB=txgidle
 OFF_DB=txgoff
-ALL_TESTS=(psycopg2 django psycopg3 sqlalchemy node jdbc pgbouncer exporter ordinals jdbc-ordinals)
+ALL_TESTS=(psycopg2 django psycopg3 sqlalchemy node jdbc pgbouncer exporter ordinals jdbc-ordinals
+           memory portals savepoints jdbc-autosave roles queryid pipeline-timeout)
 
 # Don't let the caller's libpq/python environment leak into the clients.
 for v in $(compgen -e | grep -E '^(PG|PYTHON)' || true); do unset "$v"; done
@@ -54,7 +70,7 @@ else
   TESTS=("${ALL_TESTS[@]}")
 fi
 
-for p in $PORT $BPORT $EPORT; do
+for p in $PORT $BPORT $EPORT $SPARE_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p on 127.0.0.1 is already in use"
   fi
@@ -177,6 +193,7 @@ echo "# $(/usr/sbin/pgbouncer --version | head -n1) on 127.0.0.1:$BPORT (pool_mo
 export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
 export TXG_BOUNCER_PORT=$BPORT TXG_IDLE_ROLE=$IDLE_ROLE TXG_IDLE_DB=$IDLE_DB TXG_OFF_DB=$OFF_DB
 export TXG_EXPORTER_PORT=$EPORT TXG_EXPORTER=$EXPORTER
+export TXG_PG_BIN=$BIN TXG_SCRATCH=$SCRATCH TXG_SPARE_PORT=$SPARE_PORT TXG_SERVER_LOG=$SERVER_LOG
 export PYTHONDONTWRITEBYTECODE=1
 
 prepare_node() {
@@ -205,6 +222,13 @@ command_for() {
     exporter)   echo "env TXG_RESULT_LINE=0 bash $HERE/test_exporter.sh" ;;
     ordinals)   echo "$PY $HERE/test_ordinals.py" ;;
     jdbc-ordinals) echo "java -cp $SCRATCH/java:$JDBC_JAR TxguardJdbcOrdinalsTest" ;;
+    memory)     echo "$PY $HERE/test_memory.py" ;;
+    portals)    echo "$PY $HERE/test_portals.py" ;;
+    savepoints) echo "$PY $HERE/test_savepoints.py" ;;
+    jdbc-autosave) echo "java -cp $SCRATCH/java:$JDBC_JAR TxguardJdbcAutosaveTest" ;;
+    roles)      echo "$PY $HERE/test_roles.py" ;;
+    queryid)    echo "$PY $HERE/test_queryid.py" ;;
+    pipeline-timeout) echo "$PY $HERE/test_pipeline_timeout.py" ;;
   esac
 }
 
@@ -218,6 +242,7 @@ for t in "${TESTS[@]}"; do
       node) prepare_node ;;
       jdbc) prepare_jdbc ;;
       jdbc-ordinals) prepare_jdbc TxguardJdbcOrdinalsTest ;;
+      jdbc-autosave) prepare_jdbc TxguardJdbcAutosaveTest ;;
       exporter) prepare_exporter ;;
     esac
   } >"$out" 2>&1 || rc=$?
