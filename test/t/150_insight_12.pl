@@ -293,6 +293,11 @@ $log_offset = -s $node->logfile;
 $pub->safe_psql('postgres', 'INSERT INTO items VALUES (1)');
 my $worker_type =
   $major >= 17 ? 'logical replication apply worker' : 'logical replication worker';
+# PostgreSQL 18 reports the conflict itself
+my $conflict_message =
+  $major >= 18
+  ? 'conflict detected on relation "public.items": conflict=insert_exists'
+  : 'duplicate key value violates unique constraint "items_pkey"';
 my $worker_sql = qq(
 SELECT count(*), max(repeats), max(ended_at)
   FROM txguard_aborts WHERE backend_type = '$worker_type');
@@ -320,7 +325,7 @@ is( $node->safe_psql(
 SELECT datname, sqlstate, in_block, ended_by, statement IS NULL,
        message, application_name
   FROM txguard_aborts WHERE backend_type = '$worker_type')),
-	'subdb|23505|f|implicit|t|duplicate key value violates unique constraint "items_pkey"|',
+	"subdb|23505|f|implicit|t|$conflict_message|",
 	'the record: database, cause, no statement (the worker runs none), no block'
 );
 
@@ -348,8 +353,7 @@ SELECT d.error_aborts = 1 + a.repeats,
 	"txguard_database_stats counts every failure: the record and its repeats, core's apply_error_count"
 );
 $log = slurp_file($node->logfile, $log_offset);
-my $core_errors = () =
-  $log =~ /ERROR:  duplicate key value violates unique constraint "items_pkey"/g;
+my $core_errors = () = $log =~ /ERROR:  \Q$conflict_message\E/g;
 # (the test's own statements, logged with log_statement = all, aside)
 my @txg_lines =
   grep { /txguard/ && !/ LOG:  statement: / && !/^\t/ } split /\n/, $log;
