@@ -586,7 +586,7 @@ prom_end() {  # prom_stop, the subscription dropped, then until their sessions a
   prom_stop
   if [ "$("${PSQL[@]}" -d txg_dash -c "SELECT count(*) FROM pg_subscription WHERE subname = 'txg_dash_sub'" 2>/dev/null)" = 1 ]; then
     "${PSQL[@]}" -d txg_dash -c "ALTER SUBSCRIPTION txg_dash_sub DISABLE" >/dev/null
-    wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'logical replication%'" 0 >/dev/null
+    wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'logical replication%worker'" 0 >/dev/null
     "${PSQL[@]}" -d txg_dash -c "ALTER SUBSCRIPTION txg_dash_sub SET (slot_name = NONE)" \
       -c "DROP SUBSCRIPTION txg_dash_sub" >/dev/null
     "${PSQL[@]}" -c "SELECT pg_drop_replication_slot('txg_dash_sub')" >/dev/null
