@@ -1,6 +1,6 @@
 # Copyright (c) txguard authors
 #
-# 150_insight_12.pl -- what 1.2 tells beyond the first error, at the
+# 170_insight_12.pl -- what 1.2 tells beyond the first error, at the
 # default settings (only txguard.* defaults; pg_stat_statements preloaded):
 #
 #  * every failing top-level statement is counted per statement, autocommit,
