@@ -50,7 +50,7 @@ REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_regress \
 	--temp-config=$(TEST_CONF)
 
 ISOLATION = cross_session causes timeout_fires timeout_not_fired terminate \
-	reset_open
+	reset_open blocker
 ISOLATION_OPTS = --inputdir=test/isolation \
 	--temp-instance=$(CURDIR)/tmp_check_iso \
 	--temp-config=$(TEST_CONF) --load-extension=txguard

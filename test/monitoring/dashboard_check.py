@@ -7,8 +7,8 @@ exporter and the rules.  Used by run.sh.
       a "datasource" variable of type datasource (prometheus) that every panel, target and
       query variable uses, unique panel ids, panels inside the 24-column grid and not
       overlapping, every target with a refId and an expression whose variables are defined,
-      and bounded labels: a target that reads the per-statement or per-cause series keeps at
-      most 10 series (topk) or aggregates their labels away
+      and bounded labels: a target that reads the per-statement, per-cause or per-application
+      series keeps at most 10 series (topk) or aggregates their labels away
 
   dashboard_check.py live DASHBOARD PROM_URL TAP DEADLINE NAME=VALUE ...
       runs every query of the dashboard through Prometheus' HTTP API (/api/v1/query), as
@@ -199,13 +199,13 @@ def cmd_lint(path):
                 n = m.group(1) or m.group(2) or m.group(3)
                 if n not in names and n not in BUILTINS:
                     fail("%s target %s: unknown variable $%s" % (where, t.get("refId"), n))
-            # bounded labels: per-statement / per-cause series only through topk(N <= 10, ...) or
-            # an aggregation that keeps neither queryid nor condition/sqlstate
-            if re.search(r"txguard_(statement|condition|stats)_", e):
+            # bounded labels: per-statement / per-cause / per-application series only through
+            # topk(N <= 10, ...) or an aggregation that keeps none of their labels
+            if re.search(r"txguard_(statement|condition|stats|application)_", e):
                 m = re.match(r"\s*topk\((\d+),", e)
                 keeps = re.search(r"by \(([^)]*)\)", e)
                 keeps = keeps.group(1) if keeps else ""
-                if not (m and int(m.group(1)) <= 10) and re.search(r"queryid|condition|sqlstate|usename", keeps):
+                if not (m and int(m.group(1)) <= 10) and re.search(r"queryid|condition|sqlstate|usename|application_name", keeps):
                     fail("%s target %s: per-statement/per-cause labels without topk(N <= 10, ...)"
                          % (where, t.get("refId")), e)
             if t.get("instant") and p.get("type") == "timeseries":

@@ -18,6 +18,13 @@
 #   dashboard-live            a real Prometheus (Debian's) scrapes the real exporter while aborts
 #                             happen; every panel's query, run through Prometheus' HTTP API, must
 #                             return data: one "ok - dashboard-panel-N" line per panel
+#   insight-live              the same exporter (its queries file with the optional
+#                             pg_stat_statements one appended, as monitoring/README.md says):
+#                             the 1.2 series (per application, failed alone, background workers'
+#                             failures of a real failing subscription, the failure ratio) are
+#                             consistent in one scrape; in Prometheus every metric the rules read
+#                             has series, and TxguardSubscriptionApplyFailing and
+#                             TxguardStatementFailureRatioHigh are pending or firing for txg_dash
 #   exporter-load-error       exporters started with a missing and a broken queries file, and one on
 #                             a database without the extension: what they log and export
 #                             (pg_exporter_user_queries_load_error), and the alerts
@@ -35,10 +42,14 @@
 # on PATH, or PROMTOOL=/path/to/promtool PROMETHEUS=/path/to/prometheus, is used instead.  The
 # Prometheus server runs as the exporter package's "prometheus" user with a private config and
 # storage directory in the scratch directory.
-# Uses the txguard installed in /usr/lib/postgresql/15/lib (make install or the Debian package).
+# Uses the txguard installed in /usr/lib/postgresql/15/lib (make install or the Debian package), or
+# with TXGUARD_BINDIR=/path/bin the PostgreSQL binaries there and the txguard installed next to
+# them (a private install: make install DESTDIR=... of a copy of /usr/lib/postgresql/15 and
+# /usr/share/postgresql/15).
 # Ports: PostgreSQL 127.0.0.1:55470, exporters 127.0.0.1:55472 (exporter) and 55473 (rules-live),
 # Prometheus 127.0.0.1:55474 and its exporters 55475 (good), 55476 (missing queries file),
-# 55477 (broken queries file), 55478 (database without the extension).
+# 55477 (broken queries file), 55478 (database without the extension).  TXGUARD_MONITORING_PORT=N moves
+# them all to N .. N + 8.
 # KEEP=1 keeps the scratch directory (logs, reports, scrapes); VERBOSE=1 prints every test's output.
 # Output: one "ok - NAME" / "not ok - NAME" line per test (failure output before it; dashboard-live
 # also one "ok - dashboard-panel-N (title)" line per panel, counted as a test), then
@@ -48,24 +59,25 @@ export LC_ALL=C.UTF-8
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-BIN=/usr/lib/postgresql/15/bin
-SO=/usr/lib/postgresql/15/lib/txguard.so
-CONTROL=/usr/share/postgresql/15/extension/txguard.control
+BIN=${TXGUARD_BINDIR:-/usr/lib/postgresql/15/bin}
+SO=$BIN/../lib/txguard.so
+CONTROL=$("$BIN/pg_config" --sharedir 2>/dev/null)/extension/txguard.control
 PY=/usr/bin/python3
 EXPORTER=/usr/bin/prometheus-postgres-exporter
 RULES=$REPO/monitoring/txguard-alerts.yml
 RULE_TESTS=$REPO/monitoring/txguard-alerts.test.yml
-PORT=55470
-EPORT=55472
-LPORT=55473
+BASE=${TXGUARD_MONITORING_PORT:-55470}   # the first of 9 ports
+PORT=$BASE
+EPORT=$((BASE + 2))
+LPORT=$((BASE + 3))
 CACHE=/var/cache/txguard-monitoring
-PPORT=55474
-PEPORTS=(55475 55476 55477 55478)       # exporters scraped by Prometheus: good missing broken noext
+PPORT=$((BASE + 4))
+PEPORTS=($((BASE + 5)) $((BASE + 6)) $((BASE + 7)) $((BASE + 8)))       # exporters scraped by Prometheus: good missing broken noext
 DASHBOARD=$REPO/monitoring/txguard-dashboard.json
 ALL_TESTS=(exporter rules-check rules-unit rules-discriminate rules-live
-           dashboard-lint dashboard-live exporter-load-error
+           dashboard-lint dashboard-live insight-live exporter-load-error
            pgbadger-default-prefix pgbadger-user-db-prefix)
-PROM_TESTS=" dashboard-live exporter-load-error "
+PROM_TESTS=" dashboard-live insight-live exporter-load-error "
 PREFIX_DEFAULT='%m [%p] '
 PREFIX_USERDB='%t [%p]: user=%u,db=%d,app=%a,client=%h '
 T_START=$SECONDS
@@ -193,8 +205,10 @@ cat >>"$DATA/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $PORT
 unix_socket_directories = '$SCRATCH/sock'
-shared_preload_libraries = 'txguard'
+shared_preload_libraries = 'txguard, pg_stat_statements'
 fsync = off
+wal_level = logical         # a subscription (in the same cluster) whose apply worker fails
+wal_retrieve_retry_interval = '1s'   # ... and is restarted every second
 autovacuum = off            # exact transaction counts in pg_stat_database
 log_checkpoints = off       # the server log holds the tests' lines only
 compute_query_id = on       # query ids, as pg_stat_statements would have them
@@ -384,12 +398,17 @@ t_pgbadger_user_db_prefix() {
 # environment, $ARGS), and three misconfigured ones (job "postgres-misconfigured"): a queries
 # file that does not exist, one that is not valid YAML, and the good file on a database without
 # the extension; Debian's Prometheus as user prometheus (private config, storage and port,
-# scrape and rule evaluation every second) with monitoring/txguard-alerts.yml loaded.  Then,
-# while Prometheus scrapes: a workload session (bounded: 200 rounds 0.2 s apart of a commit, a
-# voluntary ROLLBACK, a block aborted by a unique violation with 2 refused commands ended by
-# ROLLBACK, one aborted by a division by zero ended by COMMIT, a failed autocommit INSERT), a
-# session terminated by txguard.idle_in_aborted_transaction_timeout (500 ms), and a session
-# left idle in an aborted block until prom_stop.
+# scrape and rule evaluation every second) with monitoring/txguard-alerts.yml loaded.  The good
+# exporter's queries file is postgres_exporter.yaml with postgres_exporter-pg_stat_statements.yaml
+# appended (its role has pg_monitor, as monitoring/README.md says).  Then, while Prometheus
+# scrapes: a workload session of application "checkout" (bounded: 200 rounds 0.2 s apart of a
+# commit, a voluntary ROLLBACK, a block aborted by a unique violation with 2 refused commands
+# ended by ROLLBACK, one aborted by a division by zero ended by COMMIT, a failed autocommit
+# INSERT), one of application "payments" (same role; 200 rounds 0.2 s apart of a failed
+# autocommit INSERT), a session terminated by txguard.idle_in_aborted_transaction_timeout
+# (500 ms), a session left idle in an aborted block until prom_stop, and a subscription of
+# txg_dash to a publication of txg_dash_pub in the same cluster whose apply worker fails on a
+# conflicting row every second (wal_retrieve_retry_interval) until prom_end drops it.
 PROM=$SCRATCH/prom
 PROM_URL=http://127.0.0.1:$PPORT
 PROM_READY=
@@ -422,7 +441,9 @@ PYEOF
 prom_setup() {
   local i dsn
   "${PSQL[@]}" >/dev/null <<'SQL' || { echo "setup SQL failed"; return 1; }
+CREATE EXTENSION pg_stat_statements;
 CREATE ROLE txg_dash_mon LOGIN;
+GRANT pg_monitor TO txg_dash_mon;
 CREATE ROLE txg_dash_app LOGIN;
 CREATE ROLE txg_dash_stuck LOGIN;
 CREATE ROLE txg_dash_idle LOGIN;
@@ -436,8 +457,11 @@ GRANT SELECT, INSERT ON t TO txg_dash_app, txg_dash_stuck, txg_dash_idle;
 SQL
   install -d -m 0755 "$PROM" "$PROM/etc" "$PROM/etc/prometheus"
   install -d -m 0755 -o prometheus -g prometheus "$PROM/data"
-  # as the README says: the queries file in .../prometheus/, readable by the prometheus user
-  install -m 0644 "$REPO/monitoring/postgres_exporter.yaml" "$PROM/etc/prometheus/txguard.yaml"
+  # as the README says: the queries file in .../prometheus/, readable by the prometheus user,
+  # with the pg_stat_statements queries appended
+  cat "$REPO/monitoring/postgres_exporter.yaml" "$REPO/monitoring/postgres_exporter-pg_stat_statements.yaml" \
+    >"$PROM/etc/prometheus/txguard.yaml"
+  chmod 0644 "$PROM/etc/prometheus/txguard.yaml"
   # a tab in an indentation: not YAML
   sed '0,/^  master: true$/s//\tmaster: true/' "$REPO/monitoring/postgres_exporter.yaml" \
     >"$PROM/etc/prometheus/broken.yaml"
@@ -495,8 +519,30 @@ EOF
     echo "INSERT INTO t VALUES (1);"
     echo "SELECT pg_sleep(0.2);"
   done >"$PROM/workload.sql"
-  prom_start_bg "$PROM/workload.out" /usr/bin/psql -X -q -h 127.0.0.1 -p "$PORT" -U txg_dash_app -d txg_dash \
-    -f "$PROM/workload.sql"
+  prom_start_bg "$PROM/workload.out" env PGAPPNAME=checkout \
+    /usr/bin/psql -X -q -h 127.0.0.1 -p "$PORT" -U txg_dash_app -d txg_dash -f "$PROM/workload.sql"
+  for i in $(seq 200); do
+    echo "INSERT INTO t VALUES (1);"
+    echo "SELECT pg_sleep(0.2);"
+  done >"$PROM/workload2.sql"
+  prom_start_bg "$PROM/workload2.out" env PGAPPNAME=payments \
+    /usr/bin/psql -X -q -h 127.0.0.1 -p "$PORT" -U txg_dash_app -d txg_dash -f "$PROM/workload2.sql"
+  # the failing subscription: a subscription to the same cluster must not create its slot
+  "${PSQL[@]}" >/dev/null <<SQL || { echo "subscription setup failed"; return 1; }
+CREATE DATABASE txg_dash_pub;
+\c txg_dash_pub
+CREATE TABLE items (id int PRIMARY KEY);
+CREATE PUBLICATION txg_dash_pub FOR TABLE items;
+SELECT pg_create_logical_replication_slot('txg_dash_sub', 'pgoutput');
+\c txg_dash
+CREATE TABLE items (id int PRIMARY KEY);
+INSERT INTO items VALUES (1);
+CREATE SUBSCRIPTION txg_dash_sub
+  CONNECTION 'host=$SCRATCH/sock port=$PORT dbname=txg_dash_pub user=postgres'
+  PUBLICATION txg_dash_pub WITH (create_slot = false, slot_name = 'txg_dash_sub', copy_data = false);
+\c txg_dash_pub
+INSERT INTO items VALUES (1);
+SQL
   # idle in an aborted block for 5 s, 10 times its role's 500 ms: terminated (the termination
   # is polled for below; psql's sleep only has to outlast it)
   printf 'BEGIN;\nINSERT INTO t VALUES (1);\n\\! sleep 5\n' >"$PROM/timeout.sql"
@@ -513,7 +559,11 @@ EOF
     { cat "$PROM/timeout.out"; return 1; }
   wait_pg "SELECT count(*) FROM txguard_aborted_sessions WHERE usename = 'txg_dash_stuck'" 1 ||
     { cat "$PROM/stuck.out"; return 1; }
-  echo "# workload running, one session terminated by the timeout, one stuck, after $((SECONDS - T_START)) s"
+  wait_pg "SELECT sum(repeats) >= 1 FROM txguard_aborts
+            WHERE datname = 'txg_dash' AND backend_type <> 'client backend'" t ||
+    { tail -n 20 "$SERVER_LOG"; return 1; }
+  echo "# workload running, one session terminated by the timeout, one stuck, an apply worker" \
+    "failing, after $((SECONDS - T_START)) s"
 }
 prom_prepare() {
   [ -n "$PROM_READY" ] && return "$PROM_READY"
@@ -531,10 +581,18 @@ prom_stop() {
   done
   PROM_PIDS=()
 }
-prom_end() {  # prom_stop, then until their sessions are gone (their last log lines written)
+prom_end() {  # prom_stop, the subscription dropped, then until their sessions are gone (their
+              # last log lines written)
   prom_stop
+  if [ "$("${PSQL[@]}" -d txg_dash -c "SELECT count(*) FROM pg_subscription WHERE subname = 'txg_dash_sub'" 2>/dev/null)" = 1 ]; then
+    "${PSQL[@]}" -d txg_dash -c "ALTER SUBSCRIPTION txg_dash_sub DISABLE" >/dev/null
+    wait_pg "SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'logical replication%worker'" 0 >/dev/null
+    "${PSQL[@]}" -d txg_dash -c "ALTER SUBSCRIPTION txg_dash_sub SET (slot_name = NONE)" \
+      -c "DROP SUBSCRIPTION txg_dash_sub" >/dev/null
+    "${PSQL[@]}" -c "SELECT pg_drop_replication_slot('txg_dash_sub')" >/dev/null
+  fi
   wait_pg "SELECT count(*) FROM pg_stat_activity
-            WHERE datname IN ('txg_dash', 'txg_noext') OR usename = 'txg_dash_mon'" 0 >/dev/null
+            WHERE datname IN ('txg_dash', 'txg_noext', 'txg_dash_pub') OR usename = 'txg_dash_mon'" 0 >/dev/null
 }
 t_dashboard_lint() {
   "$PY" "$HERE/dashboard_check.py" lint "$DASHBOARD"
@@ -543,6 +601,18 @@ t_dashboard_live() {
   prom_prepare || return 1
   "$PY" "$HERE/dashboard_check.py" live "$DASHBOARD" "$PROM_URL" "$SCRATCH/out/dashboard-live.tap" 45 \
     job=postgres instance="127.0.0.1:${PEPORTS[0]}" datname=txg_dash
+}
+# the 1.2 series in one scrape of the good exporter, then the new rules in Prometheus
+t_insight_live() {
+  prom_prepare || return 1
+  local qid calls
+  curl -sSf -m 10 -o "$PROM/scrape-insight" "http://127.0.0.1:${PEPORTS[0]}/metrics" ||
+    { echo "  FAIL: no scrape of the good exporter"; return 1; }
+  # the workload's INSERT never succeeds: its calls are the set-up's
+  qid=$("${PSQL[@]}" -c "SELECT DISTINCT s.queryid FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+                         WHERE d.datname = 'txg_dash' AND s.query = 'INSERT INTO t VALUES (\$1)'")
+  calls=$("${PSQL[@]}" -c "SELECT sum(calls) FROM pg_stat_statements WHERE queryid = '$qid' AND toplevel")
+  "$PY" "$HERE/insight_check.py" "$PROM/scrape-insight" "$RULES" "$PROM_URL" 45 txg_dash "$qid" "$calls"
 }
 # what each exporter logs and exports (one scrape each), then the alerts in Prometheus
 t_exporter_load_error() {
