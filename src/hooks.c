@@ -48,6 +48,7 @@
 
 #include "access/parallel.h"
 #include "access/xact.h"
+#include "commands/prepare.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -256,8 +257,10 @@ txg_ExecutorEnd(QueryDesc *queryDesc)
 }
 
 /*
- * Core's query id of a top-level utility statement.  pg_stat_statements
- * clears the PlannedStmt's copy in its ProcessUtility hook (and the
+ * Core's query id of a top-level utility statement.  An EXECUTE has the id
+ * of the statement it executes, as pg_stat_statements counts it and EXPLAIN
+ * VERBOSE EXECUTE shows it.  pg_stat_statements clears the PlannedStmt's
+ * copy of other utility statements' ids in its ProcessUtility hook (and the
  * PlannedStmt of a cached plan keeps the zero): then it is computed again,
  * as core computed it.
  */
@@ -265,6 +268,17 @@ static uint64
 utility_query_id(PlannedStmt *pstmt, const char *queryString)
 {
 #ifdef TXG_HAVE_QUERY_ID
+	if (IsA(pstmt->utilityStmt, ExecuteStmt))
+	{
+		/* a lookup that raises no error: EXECUTE reports a missing name */
+		PreparedStatement *ps =
+		FetchPreparedStatement(((ExecuteStmt *) pstmt->utilityStmt)->name,
+							   false);
+
+		if (ps != NULL && ps->plansource->query_list != NIL)
+			return linitial_node(Query, ps->plansource->query_list)->queryId;
+		return 0;
+	}
 	if (pstmt->queryId == 0 && IsQueryIdEnabled())
 	{
 		Query		q;

@@ -513,8 +513,9 @@ episode_abort(bool sub)
 		txg_slot_publish(rec);
 
 		/*
-		 * A client still sending the data of a failed COPY FROM STDIN is not
-		 * idle: the clock starts at its next command, as core's
+		 * A client still sending the data of a failed COPY FROM STDIN of a
+		 * simple Query is not idle, though core told it at once that it is
+		 * ready: the clock starts at its next command, as core's
 		 * idle-in-transaction timeout does.
 		 */
 		if (!rec->copy_in)

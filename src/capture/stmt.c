@@ -106,7 +106,7 @@ typedef struct Stmt
 	int			ordinal;
 	bool		running;		/* an error now is its own (if msg matches) */
 	bool		commits;		/* COMMIT/PREPARE: commit-time errors are its */
-	bool		copy_in;		/* COPY FROM STDIN */
+	bool		copy_in;		/* simple-protocol COPY FROM STDIN */
 	MsgId		msg;			/* message of its latest event */
 	uintptr_t	portal_id;		/* identity of its portal, 0 if none */
 	TimestampTz portal_ct;		/* the portal's creation time */
@@ -325,7 +325,14 @@ run_statement(Portal portal, const QueryDesc *qd, int loc, int len,
 	c->ordinal = trk.count;
 	c->running = true;
 	c->commits = (kind == TXG_STMT_COMMIT);
-	c->copy_in = (kind == TXG_STMT_COPY_IN);
+
+	/*
+	 * After a failed COPY FROM STDIN of a simple Query core says it is ready
+	 * at once and ignores the rest of the data; through the extended protocol
+	 * (a portal with a cached plan) it waits for the Sync.
+	 */
+	c->copy_in = (kind == TXG_STMT_COPY_IN && portal != NULL &&
+				  portal->cplan == NULL);
 	c->msg = now;
 	c->portal_id = portal_id;
 	c->portal_ct = ct;

@@ -89,7 +89,7 @@ typedef struct TxgRecord
 	bool		in_savepoint;	/* aborted inside a savepoint */
 	bool		stmt_truncated;
 	bool		at_commit;		/* raised when the transaction committed */
-	bool		copy_in;		/* raised by COPY FROM STDIN */
+	bool		copy_in;		/* raised by a simple Query's COPY FROM STDIN */
 	bool		remote;			/* relayed from another server */
 	uint8		blocker_state;	/* TxgBlockerState */
 	int32		blocker_pid;

@@ -43,13 +43,7 @@ CONFIGS = [
 ]
 
 # Checks the lead has to decide on: label part -> why (reported as XFAIL while they fail).
-EXPECTED_TO_FAIL = {
-    "EXECUTE of a PREPAREd statement": (
-        "txguard records the id core computes for the EXECUTE utility statement itself (a hash "
-        "of 'EXECUTE txq(1)'), which pg_stat_statements never shows; EXPLAIN VERBOSE EXECUTE, "
-        "pg_stat_activity.query_id (with pg_stat_statements loaded) and pg_stat_statements' "
-        "row for the prepared statement use the prepared query's id"),
-}
+EXPECTED_TO_FAIL = {}
 
 SETUP = [
     "CREATE EXTENSION txguard",
