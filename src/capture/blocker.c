@@ -23,11 +23,14 @@
  * txguard takes no lock and allocates nothing: for a deadlock, and for a
  * wait on a transaction id (a row lock: the holder is the backend whose
  * transaction has that id, found by reading the PGPROC array), the
- * blocking session is looked up at once.  For any other lock the holders
- * are asked of the lock manager (GetLockConflicts, which takes the lock's
- * partition lock) at the next safe point: the next statement, the end of
- * the block, or the end of the session (txg_blocker_resolve).  The holder
- * may be gone by then: the record then says "gone".
+ * blocking session is looked up at once.  So is the holder of any other
+ * lock when core's log_lock_waits report named exactly one holder besides
+ * this backend (its DETAIL lists them first: sole_holder).  For any other
+ * lock the holders are asked of the lock manager (GetLockConflicts, which
+ * takes the lock's partition lock) at the next safe point: the end of the
+ * block, or of the session (txg_blocker_resolve); inside an aborted block
+ * every statement is refused before txguard could look.  The holder may be
+ * gone by then: the record then says "gone".
  *
  * What txguard keeps of the blocker: its pid, role, application, backend
  * start and transaction start, and its statement at that moment, read from
@@ -66,6 +69,7 @@ typedef struct NotedWait
 	TimestampTz stmt_start;		/* of the statement that waited */
 	LOCKTAG		tag;
 	LOCKMODE	mode;
+	int			holder;			/* the one other holder core named, or 0 */
 } NotedWait;
 
 static NotedWait noted;
@@ -78,6 +82,41 @@ static bool
 message_is(const ErrorData *edata, const char *msgid)
 {
 	return edata->message_id != NULL && strcmp(edata->message_id, msgid) == 0;
+}
+
+/*
+ * The holder core's report names, if it names exactly one other than this
+ * backend: its detail starts with the list of the lock's holders, "Process
+ * holding the lock: 12. Wait queue: 34, 56." (pids separated by ", ", in
+ * any language), which it read under the lock's partition lock.
+ */
+static int
+sole_holder(const char *detail)
+{
+	const char *p = detail;
+	int			holder = 0;
+	int			others = 0;
+
+	if (p == NULL)
+		return 0;
+	while (*p != '\0' && (*p < '0' || *p > '9'))
+		p++;
+	while (*p >= '0' && *p <= '9')
+	{
+		int			pid = atoi(p);
+
+		if (pid != MyProcPid)
+		{
+			holder = pid;
+			others++;
+		}
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p[0] != ',' || p[1] != ' ')
+			break;
+		p += 2;
+	}
+	return others == 1 ? holder : 0;
 }
 
 void
@@ -93,6 +132,7 @@ txg_blocker_note(const ErrorData *edata)
 			return;
 		noted.tag = lock->tag;
 		noted.mode = MyProc->waitLockMode;
+		noted.holder = sole_holder(edata->detail_log);
 		noted.stmt_start = GetCurrentStatementStartTimestamp();
 		noted.valid = true;
 	}
@@ -180,11 +220,16 @@ fill_from_activity(TxgRecord *rec, int pid)
 	return false;
 }
 
+/*
+ * The blocker is 'pid' (0: none could be found).  Without the activity
+ * entries (PostgreSQL 13) only its pid is known.
+ */
 static void
 set_found(TxgRecord *rec, int pid)
 {
 	rec->blocker_pid = pid;
-	if (pid != 0 && pid != MyProcPid && fill_from_activity(rec, pid))
+	if (pid != 0 && pid != MyProcPid &&
+		(TXG_BE_ARRAY() == NULL || fill_from_activity(rec, pid)))
 		rec->blocker_state = TXG_BLOCKER_FOUND;
 	else
 		rec->blocker_state = TXG_BLOCKER_GONE;
@@ -194,23 +239,23 @@ set_found(TxgRecord *rec, int pid)
 static int
 pid_of_xid(TransactionId xid)
 {
-#ifdef TXG_HAVE_PROC_XID
 	for (uint32 i = 0; i < ProcGlobal->allProcCount; i++)
 	{
 		volatile PGPROC *proc = &ProcGlobal->allProcs[i];
 		int			pid = proc->pid;
+		int			nsub;
 
 		if (pid == 0 || pid == MyProcPid)
 			continue;
-		if (TransactionIdEquals(proc->xid, xid))
+		if (TransactionIdEquals(TXG_PROC_XID(i), xid))
 			return pid;
-		for (int j = 0; j < Min(proc->subxidStatus.count, PGPROC_MAX_CACHED_SUBXIDS); j++)
+		nsub = Min(TXG_PROC_NSUBXIDS(i), PGPROC_MAX_CACHED_SUBXIDS);
+		for (int j = 0; j < nsub; j++)
 		{
 			if (TransactionIdEquals(proc->subxids.xids[j], xid))
 				return pid;
 		}
 	}
-#endif
 	return 0;
 }
 
@@ -324,6 +369,8 @@ txg_blocker_capture(TxgRecord *rec, const ErrorData *edata)
 				 noted.mode);
 		if (noted.tag.locktag_type == LOCKTAG_TRANSACTION)
 			set_found(rec, pid_of_xid(noted.tag.locktag_field1));
+		else if (noted.holder != 0)
+			set_found(rec, noted.holder);
 		else
 		{
 			rec->blocker_state = TXG_BLOCKER_PENDING;

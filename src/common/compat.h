@@ -209,7 +209,11 @@ extern void txg_init_materialized_srf(FunctionCallInfo fcinfo);
  * PGPROC (13 has them in PGXACT).
  */
 #if PG_VERSION_NUM >= 140000
-#define TXG_HAVE_PROC_XID 1
+#define TXG_PROC_XID(i) (ProcGlobal->allProcs[(i)].xid)
+#define TXG_PROC_NSUBXIDS(i) (ProcGlobal->allProcs[(i)].subxidStatus.count)
+#else
+#define TXG_PROC_XID(i) (ProcGlobal->allPgXact[(i)].xid)
+#define TXG_PROC_NSUBXIDS(i) (ProcGlobal->allPgXact[(i)].nxids)
 #endif
 
 /*

@@ -15,9 +15,9 @@
 #    DETAIL and in the end-of-block line with the trace id; the line is
 #    written by default for a block ended by a disconnect, not for one the
 #    client rolled back at once; the blocker's statement follows the
-#    visibility rule of the blocker's role; a table lock's holder, looked up
-#    at a safe point, is in the history once the block ended (TODO: not yet
-#    in the 25P02s of the block, which reach no safe point);
+#    visibility rule of the blocker's role; a table lock's only holder,
+#    named by core's log_lock_waits report, is in the block's 25P02s and in
+#    the history;
 #  * a logical replication apply worker failing on a conflicting row of a
 #    real subscription: one history record whose repeats grow (ended_at =
 #    the latest failure), its process type, every failure counted in
@@ -285,16 +285,12 @@ like($reader->{stderr}, qr/canceling statement due to lock timeout/,
 	'a reader times out on a table lock');
 $reader->{stderr} = '';
 $reader->query('SELECT 1');
-TODO:
-{
-	# A statement refused with 25P02 reaches none of txguard's hooks before
-	# its error: the lookup waits for the ROLLBACK, after every annotation.
-	local $TODO = 'a table lock is resolved only at the end of the block';
-	like(
-		$reader->{stderr},
-		qr/\nDETAIL:  .*Statement: SELECT count\(\*\) FROM orders It was blocked by process $holder_pid \(application "inventory"\)\.$/,
-		"the next statement's 25P02 names the table lock's holder");
-}
+# core's log_lock_waits report named the table lock's only holder: found at
+# the error, before any 25P02 of the block
+like(
+	$reader->{stderr},
+	qr/\nDETAIL:  .*Statement: SELECT count\(\*\) FROM orders It was blocked by process $holder_pid \(application "inventory"\)\.$/,
+	"the next statement's 25P02 names the table lock's holder");
 $reader->{stderr} = '';
 $reader->query_safe('ROLLBACK');
 is( $node->safe_psql(
