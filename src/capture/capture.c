@@ -206,8 +206,10 @@ txg_capture_record(TxgRecord *rec, const ErrorData *edata,
 	rec->blocker_appname[0] = '\0';
 	rec->blocker_statement[0] = '\0';
 	rec->lock_waited[0] = '\0';
-	(void) txg_find_traceparent(ref->text, ref->len, rec->trace_id,
-								rec->span_id);
+	if (!txg_find_traceparent(ref->text, ref->len, rec->trace_id,
+							  rec->span_id))
+		(void) txg_find_traceparent(ref->lead, ref->lead_len, rec->trace_id,
+									rec->span_id);
 	txg_copy_text(rec->appname, application_name, sizeof(rec->appname));
 	txg_copy_text(rec->client_addr,
 				  MyProcPort ? MyProcPort->remote_host : NULL,

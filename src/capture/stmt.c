@@ -92,6 +92,7 @@
 #include "compat.h"
 #include "stmt.h"
 #include "stmtsplit.h"
+#include "traceparent.h"
 
 /* A client message: statement timestamp plus the text being processed */
 typedef struct MsgId
@@ -454,8 +455,21 @@ char_to_byte(const char *s, int len, int cpos)
 static void
 set_text(TxgStmtRef *ref, const char *s, int start, int end)
 {
+	int			lead = start;
+
 	ref->text = s + start;
 	ref->len = Max(end - start, 0);
+
+	/*
+	 * PostgreSQL 18 starts a statement after its leading comments: they are
+	 * what lies between it and the previous statement's ';' (a bounded look
+	 * back, for traceparent.c).
+	 */
+	while (lead > 0 && start - lead < TXG_TRACEPARENT_WINDOW &&
+		   s[lead - 1] != ';')
+		lead--;
+	ref->lead = s + lead;
+	ref->lead_len = start - lead;
 }
 
 /* ref is statement st, whose message is the current one */

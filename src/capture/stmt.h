@@ -38,6 +38,9 @@ typedef struct TxgStmtRef
 	int			ordinal;
 	const char *text;			/* not NUL-terminated: len bytes */
 	int			len;
+	const char *lead;			/* what comes before it in its string, after
+								 * the previous statement: lead_len bytes */
+	int			lead_len;
 	uint64		queryid;
 	Oid			userid;
 	bool		at_commit;
