@@ -2,6 +2,7 @@
 """Instructions of txguard's functions per repetition, from two callgrind profiles.
 
 usage: cgfuncs.py SMALL.out BIG.out REPETITIONS [OBJECT_SUBSTRING]
+       cgfuncs.py --self-diff BASE_SMALL.out BASE_BIG.out SMALL.out BIG.out REPETITIONS POSTGRES
 
 SMALL.out and BIG.out are callgrind profiles of the same workload run
 with fewer and more repetitions (test/bench/run.sh callgrind); each
@@ -17,7 +18,9 @@ leaves out the calls into the core functions a hook chains to
 i.e. the statement's own work that runs inside the hook.  A first row
 "(entry points)" sums, over the calls from outside the object into it, the
 inclusive cost less the chained core work: txguard's total.  Rows are
-sorted by own_inclusive.  Standard library only.
+sorted by own_inclusive.  With --self-diff it prints instead the self
+cost per repetition of a run minus a baseline run (vanilla), grouped by
+where it is spent (see self_diff).  Standard library and nm only.
 """
 import collections
 import re
@@ -121,7 +124,64 @@ def summarize(fname, objsub):
     return rows
 
 
+def nearest_symbols(binary):
+    """Exported symbols of binary (nm -D), sorted by address."""
+    import subprocess
+    syms = []
+    try:
+        out = subprocess.run(["nm", "-D", "--defined-only", binary], capture_output=True,
+                             text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    for line in out.splitlines():
+        p = line.split()
+        if len(p) == 3:
+            syms.append((int(p[0], 16), p[2]))
+    return sorted(syms)
+
+
+def self_diff(argv):
+    """--self-diff BASE_SMALL BASE_BIG SMALL BIG REPETITIONS POSTGRES_BINARY
+
+    Self cost per repetition of every function, (SMALL, BIG) minus
+    (BASE_SMALL, BASE_BIG), grouped: txguard.so's functions together, the
+    stripped server's static functions (shown by callgrind as addresses)
+    under the exported symbol that precedes them, the rest by name.
+    """
+    import bisect
+    bs, bb, s_, b_, reps, binary = argv[0], argv[1], argv[2], argv[3], int(argv[4]), argv[5]
+    syms = nearest_symbols(binary)
+    addrs = [a for a, _ in syms]
+
+    def per(a, b):
+        pa, pb = parse(a), parse(b)
+        return {f: (pb[0][f] - pa[0][f]) / reps for f in set(pa[0]) | set(pb[0])}, pb[2]
+
+    base, _ = per(bs, bb)
+    mine, obj = per(s_, b_)
+    groups = collections.Counter()
+    for f in set(base) | set(mine):
+        x = mine.get(f, 0) - base.get(f, 0)
+        m = re.match(r"0x([0-9a-f]+)", f or "")
+        if "txguard.so" in (obj.get(f) or ""):
+            g = "txguard.so (all its functions' self cost)"
+        elif m and addrs:
+            i = bisect.bisect_right(addrs, int(m.group(1), 16)) - 1
+            g = "static functions after %s" % (syms[i][1] if i >= 0 else "?")
+        else:
+            g = f
+        groups[g] += x
+    print("where\tself")
+    print("(total)\t%.1f" % sum(groups.values()))
+    for g, x in sorted(groups.items(), key=lambda kv: -abs(kv[1])):
+        if abs(x) >= 0.5:
+            print("%s\t%.1f" % (g, x))
+
+
 def main():
+    if sys.argv[1] == "--self-diff":
+        self_diff(sys.argv[2:])
+        return
     small, big, reps = sys.argv[1], sys.argv[2], int(sys.argv[3])
     objsub = sys.argv[4] if len(sys.argv) > 4 else "txguard.so"
     a = summarize(small, objsub)

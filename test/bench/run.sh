@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test/bench/run.sh: txguard overhead benchmarks (NOT part of the test suite).
 #
-#   bash test/bench/run.sh all              # as root: everything BENCHMARKS.md shows, ~45 min
-#   bash test/bench/run.sh --concurrency    # the concurrency part alone, ~6 min
+#   bash test/bench/run.sh all              # as root: everything BENCHMARKS.md shows, ~17 min
+#   bash test/bench/run.sh --concurrency    # the concurrency part alone, ~5 min
 #   bash test/bench/run.sh PART...          # PART: callgrind netgrind concurrency memory shmem
 #                                           #       pgbench reader
 #
@@ -347,6 +347,13 @@ part_callgrind() {
 			/usr/bin/python3 "$BENCH/cgfuncs.py" "$OUT/cg/$v.$w.$CG_SMALL.out" "$OUT/cg/$v.$w.$CG_BIG.out" \
 				$((CG_BIG - CG_SMALL)) > "$RES/funcs.$v.$w.tsv"
 		done
+	done
+	# the whole process's extra self cost on the abort path, by where it goes
+	for v in txguard txguard_own; do
+		/usr/bin/python3 "$BENCH/cgfuncs.py" --self-diff \
+			"$OUT/cg/vanilla.abort.$CG_SMALL.out" "$OUT/cg/vanilla.abort.$CG_BIG.out" \
+			"$OUT/cg/$v.abort.$CG_SMALL.out" "$OUT/cg/$v.abort.$CG_BIG.out" \
+			$((CG_BIG - CG_SMALL)) "$B/postgres" > "$RES/selfdiff.$v.abort.tsv"
 	done
 	callgrind_annotate --inclusive=yes --threshold=100 "$OUT/cg/txguard.abort.$CG_BIG.out" \
 		> "$RES/txguard.abort.$CG_BIG.incl.txt" 2>/dev/null || true

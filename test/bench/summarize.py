@@ -173,6 +173,20 @@ for v, w, title in (("txguard", "abort", "abort path, defaults"),
         p(f"| {label} | {float(r['calls']):.2f} | {float(r['self']):,.0f} | {float(r['inclusive']):,.0f} | {float(r['own_inclusive']):,.0f} |")
     p("")
 
+# ---------------------------------------------------------------- self cost, minus vanilla
+for v, title in (("txguard", "defaults"), ("txguard_own", "`log_aborts = off`, `annotate = off`")):
+    name = f"selfdiff.{v}.abort.tsv"
+    if not exists(name):
+        continue
+    rows = read_tsv(name)
+    p(f"### Abort path, {title}: the whole process's self cost minus vanilla's, per repetition\n")
+    p("The stripped server's static functions are placed under the exported symbol before them.\n")
+    p("| where | self |")
+    p("|---|---:|")
+    for r in rows[:20]:
+        p(f"| {r['where']} | {float(r['self']):,.0f} |")
+    p("")
+
 # ---------------------------------------------------------------- concurrency
 if exists("conc.tsv"):
     rows = read_tsv("conc.tsv")
