@@ -3,6 +3,7 @@
 
 usage: cgfuncs.py SMALL.out BIG.out REPETITIONS [OBJECT_SUBSTRING]
        cgfuncs.py --self-diff BASE_SMALL.out BASE_BIG.out SMALL.out BIG.out REPETITIONS POSTGRES
+       cgfuncs.py --most-calls FUNCTION FILE...
 
 SMALL.out and BIG.out are callgrind profiles of the same workload run
 with fewer and more repetitions (test/bench/run.sh callgrind); each
@@ -178,7 +179,23 @@ def self_diff(argv):
             print("%s\t%.1f" % (g, x))
 
 
+def most_calls(func, files):
+    """--most-calls FUNC FILE...: print the file whose process called FUNC most
+    (the backend that ran a workload, among the profiles of a run)."""
+    best, best_n = None, -1
+    for fname in files:
+        _, calls, _ = parse(fname)
+        n = sum(cnt for (a, b), (cnt, ir) in calls.items() if b == func and a != func)
+        if n > best_n:
+            best, best_n = fname, n
+    if best:
+        print(best)
+
+
 def main():
+    if sys.argv[1] == "--most-calls":
+        most_calls(sys.argv[2], sys.argv[3:])
+        return
     if sys.argv[1] == "--self-diff":
         self_diff(sys.argv[2:])
         return

@@ -435,10 +435,10 @@ part_netgrind() {
 				total=$(ng_sum_new "$d/prof" "$d/prof/marker")
 				printf '%s\t%s\t%s\t%s\t%s\n' "$c" "$w" "$k" "$total" "$(ng_count_new "$d/prof" "$d/prof/marker")" >> "$RES/netgrind.tsv"
 				# the profile of the backend that ran the workload (the most
-				# instructions of the new ones), for cgfuncs.py
-				cp "$(find "$d/prof" -name 'cg.*.out' -newer "$d/prof/marker" -exec grep -HE '^(summary|totals):' {} + |
-					sed -E 's/^(.*):(summary|totals): *([0-9]+).*/\3 \1/' | sort -n | tail -1 | cut -d' ' -f2)" \
-					"$OUT/ng/$c.$w.$k.out" || true
+				# portals run; pgbench's first connection only looks around),
+				# for cgfuncs.py
+				cp "$(/usr/bin/python3 "$BENCH/cgfuncs.py" --most-calls PortalRun \
+					$(find "$d/prof" -name 'cg.*.out' -newer "$d/prof/marker"))" "$OUT/ng/$c.$w.$k.out" || true
 				log "  netgrind $c $w $k: $total instructions"
 			done
 		done
