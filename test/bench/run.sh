@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test/bench/run.sh: txguard overhead benchmarks (NOT part of the test suite).
 #
-#   bash test/bench/run.sh all              # as root: everything BENCHMARKS.md shows, ~17 min
+#   bash test/bench/run.sh all              # as root: everything BENCHMARKS.md shows, ~20 min
 #   bash test/bench/run.sh --concurrency    # the concurrency part alone, ~5 min
 #   bash test/bench/run.sh PART...          # PART: callgrind netgrind concurrency memory shmem
 #                                           #       pgbench reader
