@@ -8,7 +8,10 @@
  *	BEGIN
  *	INSERT INTO <table> VALUES (1)		-- 23505, the transaction aborts
  *	SELECT 1							-- 25P02, annotated by txguard
- *	ROLLBACK							-- txguard closes the episode, logs it
+ *	ROLLBACK							-- txguard closes the episode
+ *
+ * or, with -z, SELECT 1/0 (22012) as the failing statement: the abort-path
+ * transaction of BENCHMARKS.md, which writes nothing.
  *
  * each as its own round trip (PQexec, simple protocol; -M extended uses
  * PQexecParams, i.e. Parse/Bind/Execute/Sync), checking every result's
@@ -34,8 +37,8 @@
  *
  * Build: gcc -O2 -I$(pg_config --includedir) -o abort_driver abort_driver.c -lpq
  * Use:   abort_driver [-n N] [-w WARMUP] [-s EVERY] [-M simple|extended]
- *                     [-m abort|ok] [-t TABLE] "conninfo"
- * The table must exist with a unique key holding the value 1:
+ *                     [-m abort|ok] [-t TABLE | -z] "conninfo"
+ * Without -z the table must exist with a unique key holding the value 1:
  *        CREATE TABLE bench_dup (id int PRIMARY KEY); INSERT INTO bench_dup VALUES (1);
  */
 #include <stdio.h>
@@ -49,6 +52,7 @@
 static PGconn *conn;
 static int	extended = 0;
 static long annotated = 0;
+static const char *fail_state = "23505";
 
 static void
 die(const char *what, PGresult *res)
@@ -88,7 +92,7 @@ step(const char *sql, ExecStatusType ok_status, const char *expect_state)
 		{
 			const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 
-			if (detail && strstr(detail, "23505") != NULL)
+			if (detail && strstr(detail, fail_state) != NULL)
 				annotated++;
 		}
 	}
@@ -136,7 +140,7 @@ iteration(int abort_mode, const char *insert_sql)
 	step("BEGIN", PGRES_COMMAND_OK, NULL);
 	if (abort_mode)
 	{
-		step(insert_sql, PGRES_COMMAND_OK, "23505");
+		step(insert_sql, PGRES_COMMAND_OK, fail_state);
 		step("SELECT 1", PGRES_TUPLES_OK, "25P02");
 	}
 	else
@@ -190,7 +194,9 @@ main(int argc, char **argv)
 				cpu1;
 	int			c;
 
-	while ((c = getopt(argc, argv, "n:w:s:M:m:t:")) != -1)
+	int			divzero = 0;
+
+	while ((c = getopt(argc, argv, "n:w:s:M:m:t:z")) != -1)
 	{
 		switch (c)
 		{
@@ -212,8 +218,11 @@ main(int argc, char **argv)
 			case 't':
 				table = optarg;
 				break;
+			case 'z':
+				divzero = 1;
+				break;
 			default:
-				fprintf(stderr, "usage: %s [-n N] [-w WARMUP] [-s EVERY] [-M simple|extended] [-m abort|ok] [-t TABLE] conninfo\n", argv[0]);
+				fprintf(stderr, "usage: %s [-n N] [-w WARMUP] [-s EVERY] [-M simple|extended] [-m abort|ok] [-t TABLE | -z] conninfo\n", argv[0]);
 				return 2;
 		}
 	}
@@ -222,7 +231,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "abort_driver: conninfo missing\n");
 		return 2;
 	}
-	snprintf(insert_sql, sizeof(insert_sql), "INSERT INTO %s VALUES (1)", table);
+	if (divzero)
+	{
+		snprintf(insert_sql, sizeof(insert_sql), "SELECT 1/0");
+		fail_state = "22012";
+	}
+	else
+		snprintf(insert_sql, sizeof(insert_sql), "INSERT INTO %s VALUES (1)", table);
 
 	conn = PQconnectdb(argv[optind]);
 	if (PQstatus(conn) != CONNECTION_OK)

@@ -3,27 +3,26 @@
 
 usage: summarize.py RESULTS_DIR   (prints to stdout; run.sh writes summary.md)
 
-Reads what exists of machine.txt, shmem.txt, memory.txt, callgrind.tsv,
-txguard.<workload>.<k>.{incl,self}.txt, aborts.tsv and pgbench.tsv.
-Standard library only.
+Reads what exists of machine.txt, callgrind.tsv, funcs.*.tsv,
+callgrind_check.txt, netgrind.tsv, conc.tsv, conc_waits.tsv, memory.txt,
+shmem.tsv, pgbench.tsv and reader.tsv.  Standard library only.
 """
+import collections
 import csv
 import os
-import re
 import statistics
 import sys
 
 RES = sys.argv[1] if len(sys.argv) > 1 else "."
-CONFIGS = ["vanilla", "txguard", "pgss", "both"]
 LABEL = {"vanilla": "vanilla", "txguard": "txguard", "pgss": "pg_stat_statements",
-         "both": "pg_stat_statements + txguard"}
+         "txguard_own": "txguard, `log_aborts = off`, `annotate = off` (its own work)",
+         "txguard_logall": "txguard, `log_aborts = all` (a line for every aborted block)",
+         "vanilla2": "vanilla again"}
 
-# Targets (issue 6; instructions per aborted transaction: issue 13)
-SUCCESS_TPS = 0.99
-SUCCESS_INSTR = 1.005
-ABORT_TPS = 0.97
-ABORT_INSTR = 1.25          # defaults
-ABORT_OWN_INSTR = 1.04      # log_aborts = off, annotate = off: txguard's own work
+# Targets of issue 21
+SUCCESS_INSTR = 1.005       # SELECT 1, pgbench -S -M prepared
+ABORT_INSTR = 1.18          # the abort-path transaction at the defaults
+CONC_FLAT = 0.05            # tps ratio at 128 clients within 5 % of the ratio at 1
 
 
 def path(name):
@@ -40,11 +39,21 @@ def read_tsv(name):
 
 
 def met(ok):
-    return "met" if ok else "**MISSED**"
+    return "met" if ok else "**missed**"
 
 
-def fmt_int(x):
+def n0(x):
     return f"{x:,.0f}"
+
+
+def spread(xs, fmt="{:.3f}"):
+    xs = sorted(xs)
+    if not xs:
+        return ""
+    med = statistics.median(xs)
+    if len(xs) == 1:
+        return fmt.format(med)
+    return (fmt + " ({}-{})").format(med, fmt.format(xs[0]), fmt.format(xs[-1]))
 
 
 out = []
@@ -57,387 +66,295 @@ if exists("machine.txt"):
     p("```\n")
 
 # ---------------------------------------------------------------- callgrind
-callgrind = {}
+cg = {}
 if exists("callgrind.tsv"):
     with open(path("callgrind.tsv")) as f:
         for row in csv.reader(f, delimiter="\t"):
             if len(row) == 4 and row[3]:
-                callgrind[(row[0], row[1], int(row[2]))] = int(row[3])
-
-if callgrind:
-    ks = sorted({k for (_, _, k) in callgrind})
+                cg[(row[0], row[1], int(row[2]))] = int(row[3])
+verdicts = []
+if cg:
+    ks = sorted({k for (_, _, k) in cg})
     ksmall, kbig = ks[0], ks[-1]
-    units = {"select": ("SELECT 1", 1), "insert": ("INSERT INTO s VALUES (n)", 1),
-             "txn": ("BEGIN; UPDATE; SELECT; COMMIT", 4),
-             "abort": ("BEGIN; INSERT dup; SELECT 1 (25P02); ROLLBACK", 1)}
 
-    def per_unit(v, w):
-        a = callgrind.get((v, w, ksmall))
-        b = callgrind.get((v, w, kbig))
-        if a is None or b is None:
-            return None
-        return (b - a) / (kbig - ksmall)
+    def per(v, w):
+        a, b = cg.get((v, w, ksmall)), cg.get((v, w, kbig))
+        return None if a is None or b is None else (b - a) / (kbig - ksmall)
 
-    p("## Instructions (callgrind, single-user backend)\n")
-    p(f"`postgres --single` under `valgrind --tool=callgrind`; each workload run with {ksmall} and "
-      f"{kbig} repetitions on a fresh copy of the same data directory; cost per repetition = "
-      f"(I({kbig}) - I({ksmall})) / {kbig - ksmall}, so start-up and shutdown cancel out. "
-      "Deterministic to a few instructions per repetition.\n")
-    p("| workload (one repetition) | config | instructions per repetition | per statement | ratio to vanilla | delta per repetition | target | |")
-    p("|---|---|---:|---:|---:|---:|---|---|")
-    variants = ["vanilla", "txguard", "pgss", "both", "txguard_nolog", "txguard_noannot",
-                "txguard_nolog_noannot", "txguard_disabled", "vanilla2"]
-    for w in ["select", "insert", "txn", "abort"]:
-        base = per_unit("vanilla", w)
+    p(f"## Instructions, single-user backend (callgrind, (I({kbig}) - I({ksmall})) / {kbig - ksmall})\n")
+    p("| workload (one repetition) | variant | instructions | ratio to vanilla | delta |")
+    p("|---|---|---:|---:|---:|")
+    work = {"select": "`SELECT 1`",
+            "abort": "`BEGIN; SELECT 1/0; SELECT 1` (25P02)`; ROLLBACK`"}
+    for w in ("select", "abort"):
+        base = per("vanilla", w)
         if base is None:
             continue
-        for v in variants:
-            u = per_unit(v, w)
-            if u is None:
+        for v in ("vanilla", "txguard", "txguard_own", "txguard_logall", "pgss", "vanilla2"):
+            x = per(v, w)
+            if x is None:
                 continue
-            ratio = u / base
-            target = ""
-            verdict = ""
-            if v == "txguard" or (v == "txguard_nolog_noannot" and w == "abort"):
-                if w != "abort":
-                    lim = SUCCESS_INSTR
-                elif v == "txguard":
-                    lim = ABORT_INSTR
-                else:
-                    lim = ABORT_OWN_INSTR
-                target = f"<= +{(lim - 1) * 100:.1f} %"
-                verdict = met(ratio <= lim)
-            label = LABEL.get(v, v)
-            p(f"| {units[w][0]} | {label} | {fmt_int(u)} | {fmt_int(u / units[w][1])} | "
-              f"{ratio:.4f} | {u - base:+,.0f} | {target} | {verdict} |")
+            p(f"| {work[w]} | {LABEL[v]} | {n0(x)} | {x / base:.4f} | {x - base:+,.0f} |")
     p("")
-    p("Variants: txguard_nolog = `txguard.log_aborts = off`; txguard_noannot = `txguard.annotate = off`; "
-      "txguard_disabled = `txguard.enabled = off` (hooks installed, nothing captured); "
-      "vanilla2 = vanilla run again (the noise floor of the method).\n")
-
-    # where txguard's instructions go in the abort run
-    def parse_annotate(name):
-        res = {}
-        if not exists(name):
-            return res
-        for line in open(path(name)):
-            m = re.match(r"^\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S.*)$", line)
-            if not m or "txguard.so" not in m.group(2):
-                continue
-            fn = m.group(2)
-            fn = re.sub(r"\s*\[.*\]\s*$", "", fn)
-            fn = fn.split(":")[-1]
-            res[fn] = res.get(fn, 0) + int(m.group(1).replace(",", ""))
-        return res
-
-    for w in ["abort", "select", "txn"]:
-        incl_s = parse_annotate(f"txguard.{w}.{ksmall}.incl.txt")
-        incl_b = parse_annotate(f"txguard.{w}.{kbig}.incl.txt")
-        self_s = parse_annotate(f"txguard.{w}.{ksmall}.self.txt")
-        self_b = parse_annotate(f"txguard.{w}.{kbig}.self.txt")
-        if not incl_b:
-            continue
-        n = kbig - ksmall
-        p(f"### txguard functions in the `{w}` run, per repetition\n")
-        p("Inclusive cost includes callees (for the executor/utility hooks that is the whole "
-          "statement they wrap, so read their self cost).\n")
-        p("| function | inclusive | self |")
-        p("|---|---:|---:|")
-        rows = []
-        for fn in set(incl_b) | set(self_b):
-            inc = (incl_b.get(fn, 0) - incl_s.get(fn, 0)) / n
-            slf = (self_b.get(fn, 0) - self_s.get(fn, 0)) / n
-            rows.append((inc, slf, fn))
-        rows.sort(reverse=True)
-        total_self = sum(r[1] for r in rows)
-        for inc, slf, fn in rows:
-            if inc < 0.5 and slf < 0.5:
-                continue
-            p(f"| {fn} | {inc:,.0f} | {slf:,.0f} |")
-        p(f"| **all txguard.so code (self)** | | **{total_self:,.0f}** |")
-        p("")
-
-    if exists("callgrind_singleuser_check.txt"):
-        p("Single-user mode check (txguard run, abort workload):\n")
+    sel, ab = per("vanilla", "select"), per("vanilla", "abort")
+    if sel and per("txguard", "select"):
+        r = per("txguard", "select") / sel
+        verdicts.append(("success path <= +0.5 % (`SELECT 1`, single-user)", f"{(r - 1) * 100:+.2f} % ({per('txguard', 'select') - sel:+,.0f})", met(r <= SUCCESS_INSTR)))
+    if ab and per("txguard", "abort"):
+        r = per("txguard", "abort") / ab
+        verdicts.append(("abort path <= +18 % at the defaults", f"{(r - 1) * 100:+.1f} % ({per('txguard', 'abort') - ab:+,.0f})", met(r <= ABORT_INSTR)))
+    if ab and per("txguard_own", "abort") and per("pgss", "abort"):
+        own = per("txguard_own", "abort") - ab
+        pg = per("pgss", "abort") - ab
+        verdicts.append(("txguard's own work <= pg_stat_statements' abort-path delta", f"{own:+,.0f} vs {pg:+,.0f}", met(own <= pg)))
+    if exists("callgrind_check.txt"):
         p("```")
-        p(open(path("callgrind_singleuser_check.txt")).read().rstrip())
+        p(open(path("callgrind_check.txt")).read().rstrip())
         p("```\n")
 
 # ---------------------------------------------------------------- netgrind
-netgrind = {}
 if exists("netgrind.tsv"):
+    ng = {}
     with open(path("netgrind.tsv")) as f:
         for row in csv.reader(f, delimiter="\t"):
             if len(row) >= 4 and row[3]:
-                netgrind[(row[0], row[1], int(row[2]))] = int(row[3])
+                ng[(row[0], row[1], int(row[2]))] = int(row[3])
+    if ng:
+        ks = sorted({k for (_, _, k) in ng})
+        ksmall, kbig = ks[0], ks[-1]
 
-if netgrind:
-    ks = sorted({k for (_, _, k) in netgrind})
-    nsmall, nbig = ks[0], ks[-1]
-    nunits = {"abort": "BEGIN; INSERT dup; SELECT 1 (25P02); ROLLBACK (simple protocol, 4 round trips)",
-              "select-simple": "pgbench -S, simple protocol",
-              "select-prepared": "pgbench -S, prepared",
-              "tpcb-simple": "pgbench tpcb-like (7 statements), simple protocol",
-              "tpcb-prepared": "pgbench tpcb-like (7 statements), prepared"}
+        def nper(v, w):
+            a, b = ng.get((v, w, ksmall)), ng.get((v, w, kbig))
+            return None if a is None or b is None else (b - a) / (kbig - ksmall)
 
-    def nper(v, w):
-        a = netgrind.get((v, w, nsmall))
-        b = netgrind.get((v, w, nbig))
-        if a is None or b is None:
-            return None
-        return (b - a) / (nbig - nsmall)
+        p(f"## Instructions, client backends over a Unix socket (postmaster under callgrind, (I({kbig}) - I({ksmall})) / {kbig - ksmall})\n")
+        p("| workload (one transaction) | vanilla | txguard | ratio | delta | pg_stat_statements | ratio | delta | vanilla again |")
+        p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        names = {"select-prepared": "pgbench `-S -M prepared`",
+                 "abort": "`BEGIN; SELECT 1/0; SELECT 1; ROLLBACK` (4 round trips)"}
+        for w in ("select-prepared", "abort"):
+            base = nper("vanilla", w)
+            if not base:
+                continue
+            t, g, v2 = nper("txguard", w), nper("pgss", w), nper("vanilla2", w)
+            cells = [n0(base)]
+            for x in (t, g):
+                cells += [n0(x), f"{x / base:.4f}", f"{x - base:+,.0f}"] if x else ["", "", ""]
+            cells.append(f"{v2 / base:.4f}" if v2 else "")
+            p(f"| {names[w]} | " + " | ".join(cells) + " |")
+            if w == "select-prepared" and t:
+                verdicts.append(("success path <= +0.5 % (pgbench `-S -M prepared`, client backend)",
+                                 f"{(t / base - 1) * 100:+.2f} % ({t - base:+,.0f})", met(t / base <= SUCCESS_INSTR)))
+        p("")
 
-    p("## Instructions per transaction of a client backend (callgrind, over a Unix socket)\n")
-    p(f"The postmaster runs under `valgrind --tool=callgrind --trace-children=yes`; each workload runs "
-      f"once with {nsmall} and once with {nbig} transactions on one connection (pgbench `-c 1 -t N "
-      f"--random-seed=1`, or abort_driver `-n N`); the difference of the instructions of the backends "
-      f"of the two runs, divided by {nbig - nsmall}, is one transaction, protocol handling included.\n")
-    p("| workload | vanilla | txguard | ratio | delta | pg_stat_statements | ratio | both | ratio | vanilla again (noise) | txguard target | txguard <= pg_stat_statements |")
-    p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
-    for w in ["select-simple", "select-prepared", "tpcb-simple", "tpcb-prepared", "abort"]:
-        base = nper("vanilla", w)
-        if base is None:
+# ---------------------------------------------------------------- functions
+for v, w, title in (("txguard", "abort", "abort path, defaults"),
+                    ("txguard_own", "abort", "abort path, `log_aborts = off`, `annotate = off`"),
+                    ("txguard_logall", "abort", "abort path, `log_aborts = all`"),
+                    ("txguard", "select", "success path, `SELECT 1`"),
+                    ("txguard", "net-select-prepared", "success path, pgbench `-S -M prepared` (client backend)"),
+                    ("txguard", "net-abort", "abort path over the socket, defaults (client backend)")):
+    name = f"funcs.{v}.{w}.tsv"
+    if not exists(name):
+        continue
+    rows = read_tsv(name)
+    p(f"### txguard's functions per repetition: {title}\n")
+    p("Inclusive = the function and all it calls; own = inclusive less the core function a hook "
+      "chains to (`standard_*`).  Top 15 by own inclusive.\n")
+    p("| function | calls | self | inclusive | own inclusive |")
+    p("|---|---:|---:|---:|---:|")
+    shown = 0
+    for r in rows:
+        if r["function"] != "(entry points)" and shown >= 15:
             continue
-        vals = {c: nper(c, w) for c in CONFIGS}
-        t = vals.get("txguard")
-        if t is None:
-            continue
-        s_ = vals.get("pgss")
-        lim = ABORT_INSTR if w == "abort" else SUCCESS_INSTR
-        cells = []
-        for c in ["txguard", "pgss", "both"]:
-            v = vals.get(c)
-            cells.append(f"{fmt_int(v)} | {v / base:.4f}" if v is not None else " | ")
-        v2 = nper("vanilla2", w)
-        noise = f"{v2 / base:.4f}" if v2 is not None else ""
-        p(f"| {nunits[w]} | {fmt_int(base)} | {cells[0]} | {t - base:+,.0f} | {cells[1]} | {cells[2]} | {noise} | "
-          f"<= +{(lim - 1) * 100:.1f} %: {met(t / base <= lim)} | "
-          f"{met(s_ is None or t <= s_)} |")
+        if r["function"] != "(entry points)":
+            shown += 1
+        label = "**all of txguard (entry points)**" if r["function"] == "(entry points)" else f"`{r['function']}`"
+        p(f"| {label} | {float(r['calls']):.2f} | {float(r['self']):,.0f} | {float(r['inclusive']):,.0f} | {float(r['own_inclusive']):,.0f} |")
     p("")
 
-# ---------------------------------------------------------------- aborts
-if exists("aborts.tsv"):
-    rows = read_tsv("aborts.tsv")
-    p("## Abort-heavy throughput (abort_driver)\n")
-    p("One connection over the Unix socket, each iteration `BEGIN` / `INSERT` duplicate (23505) / "
-      "`SELECT 1` (25P02) / `ROLLBACK`, four round trips, simple protocol; txguard at its defaults "
-      "(annotate = detail, log_aborts = on, history and statistics on), server log written to a file "
-      "on /tmp. Rounds interleaved vanilla, txguard, pg_stat_statements, both (the order rotated by one "
-      "each round); a CHECKPOINT after each run.\n")
-    by = {}
+# ---------------------------------------------------------------- self cost, minus vanilla
+for v, title in (("txguard", "defaults"), ("txguard_own", "`log_aborts = off`, `annotate = off`")):
+    name = f"selfdiff.{v}.abort.tsv"
+    if not exists(name):
+        continue
+    rows = read_tsv(name)
+    p(f"### Abort path, {title}: the whole process's self cost minus vanilla's, per repetition\n")
+    p("The stripped server's static functions are placed under the exported symbol before them.\n")
+    p("| where | self |")
+    p("|---|---:|")
+    for r in rows[:20]:
+        p(f"| {r['where']} | {float(r['self']):,.0f} |")
+    p("")
+
+# ---------------------------------------------------------------- concurrency
+if exists("conc.tsv"):
+    rows = read_tsv("conc.tsv")
+    by = {(int(r["round"]), int(r["clients"]), r["config"]): r for r in rows}
+    clients = sorted({int(r["clients"]) for r in rows})
+    rounds = sorted({int(r["round"]) for r in rows})
+    waits = collections.Counter()
+    if exists("conc_waits.tsv"):
+        for r in read_tsv("conc_waits.tsv"):
+            waits[(int(r["clients"]), r["config"], r["type"], r["event"])] += int(r["count"])
+    active = collections.Counter()
     for r in rows:
-        by.setdefault(r["config"], []).append(r)
-    base = by.get("vanilla")
-    if base:
-        base_us = statistics.median(float(r["per_iter_us"]) for r in base)
-        base_rounds = {r["round"]: float(r["per_iter_us"]) for r in base}
-        has_cpu = all(r.get("backend_cpu_us") not in (None, "", "-1.00") for r in rows)
-        base_cpu = statistics.median(float(r["backend_cpu_us"]) for r in base) if has_cpu else None
-        p("| config | rounds | aborted xacts/s min / median / max | wall µs per iteration (median) | tps ratio (medians) | paired tps ratio per round median (min-max) | extra wall µs per aborted xact | backend CPU µs per iteration min / median / max | CPU ratio to vanilla (vanilla/config) | extra backend CPU µs per aborted xact | 25P02 annotated | target (>= 0.97) |")
-        p("|---|---:|---|---:|---:|---|---:|---|---:|---:|---:|---|")
-        pgss_ratio = None
-        results = {}
-        for c in CONFIGS:
-            rs = by.get(c)
-            if not rs:
-                continue
-            tps = sorted(float(r["tps"]) for r in rs)
-            us = statistics.median(float(r["per_iter_us"]) for r in rs)
-            ratio = base_us / us
-            paired = sorted(base_rounds[r["round"]] / float(r["per_iter_us"]) for r in rs
-                            if r["round"] in base_rounds)
-            ann = statistics.median(int(r["annotated"]) for r in rs)
-            cpu_cells = " | | "
-            cpu_ratio = None
-            if has_cpu:
-                cpu = sorted(float(r["backend_cpu_us"]) for r in rs)
-                cm = statistics.median(cpu)
-                cpu_ratio = base_cpu / cm
-                cpu_cells = (f"{cpu[0]:.1f} / {cm:.1f} / {cpu[-1]:.1f} | {cpu_ratio:.3f} | "
-                             f"{cm - base_cpu:+.1f}")
-            results[c] = (ratio, cpu_ratio)
-            target = ""
-            if c == "txguard":
-                target = f"tps: {met(ratio >= ABORT_TPS)}"
-                if cpu_ratio is not None:
-                    target += f"; CPU: {met(cpu_ratio >= ABORT_TPS)}"
-            p(f"| {LABEL[c]} | {len(rs)} | {tps[0]:,.0f} / {statistics.median(tps):,.0f} / {tps[-1]:,.0f} | "
-              f"{us:.1f} | {ratio:.3f} | {statistics.median(paired):.3f} ({paired[0]:.3f}-{paired[-1]:.3f}) | "
-              f"{us - base_us:+.1f} | {cpu_cells} | {ann:.0f} of {rs[0]['iterations']} | {target} |")
-        if "txguard" in results and "pgss" in results:
-            (tr, tc), (sr, sc) = results["txguard"], results["pgss"]
-            line = (f"\ntxguard tps ratio {tr:.3f} vs pg_stat_statements {sr:.3f}: "
-                    f"{met(tr >= sr)}")
-            if tc is not None and sc is not None:
-                line += f"; CPU ratio {tc:.3f} vs {sc:.3f}: {met(tc >= sc)}"
-            p(line + " (never worse than pg_stat_statements).\n")
-    if exists("aborts_logsize.txt"):
-        p("Server log sizes after the runs (all rounds, including pgbench if it ran first):\n")
+        active[(int(r["clients"]), r["config"])] += int(r["active"])
+
+    def ratios(cl, c, field, invert=False):
+        xs = []
+        for rd in rounds:
+            a, b = by.get((rd, cl, c)), by.get((rd, cl, "vanilla"))
+            if a and b and float(b[field]) > 0 and float(a[field]) > 0:
+                xs.append(float(a[field]) / float(b[field]))
+        return xs
+
+    p(f"## Concurrency: every transaction aborting ({len(rounds)} interleaved rounds)\n")
+    p("Ratios are per round (config / vanilla of the same round): median (min-max).  "
+      "CPU = the driver's backends' CPU time per transaction (schedstat); a CPU ratio above 1 costs more.  "
+      "Waits: samples of the driver's active backends (every 10 ms) waiting on the extension's own LWLock, "
+      "of all samples of active backends, summed over the rounds.\n")
+    p("| clients | vanilla tps (median) | txguard tps ratio | pg_stat_statements tps ratio | vanilla CPU µs/xact (median) | txguard CPU ratio | pg_stat_statements CPU ratio | txguard: samples on LWLock `txguard` | pg_stat_statements: samples on LWLock `pg_stat_statements` |")
+    p("|---:|---:|---|---|---:|---|---|---:|---:|")
+    med_ratio = {}
+    for cl in clients:
+        vt = [float(by[(rd, cl, "vanilla")]["tps"]) for rd in rounds if (rd, cl, "vanilla") in by]
+        vc = [float(by[(rd, cl, "vanilla")]["cpu_us_per_xact"]) for rd in rounds if (rd, cl, "vanilla") in by]
+        tr, gr = ratios(cl, "txguard", "tps"), ratios(cl, "pgss", "tps")
+        tc, gc = ratios(cl, "txguard", "cpu_us_per_xact"), ratios(cl, "pgss", "cpu_us_per_xact")
+        if tr:
+            med_ratio[("txguard", cl)] = statistics.median(tr)
+        if gr:
+            med_ratio[("pgss", cl)] = statistics.median(gr)
+        tw = waits[(cl, "txguard", "LWLock", "txguard")]
+        gw = waits[(cl, "pgss", "LWLock", "pg_stat_statements")]
+        ta, ga = active[(cl, "txguard")], active[(cl, "pgss")]
+        p(f"| {cl} | {n0(statistics.median(vt)) if vt else ''} | {spread(tr)} | {spread(gr)} | "
+          f"{statistics.median(vc):.1f} | {spread(tc)} | {spread(gc)} | "
+          f"{tw:,} of {ta:,} ({100 * tw / ta if ta else 0:.1f} %) | {gw:,} of {ga:,} ({100 * gw / ga if ga else 0:.1f} %) |")
+    p("")
+    lo, hi = min(clients), max(clients)
+    for c, lab in (("txguard", "txguard"), ("pgss", "pg_stat_statements")):
+        if (c, lo) in med_ratio and (c, hi) in med_ratio:
+            a, b = med_ratio[(c, lo)], med_ratio[(c, hi)]
+            p(f"- {lab}: tps ratio {a:.3f} at {lo} client(s), {b:.3f} at {hi}: {b / a:.3f} of it.")
+    p("")
+    if ("txguard", lo) in med_ratio and ("txguard", hi) in med_ratio:
+        a, b = med_ratio[("txguard", lo)], med_ratio[("txguard", hi)]
+        # the rounds' own spread at either end: a verdict finer than that
+        # is not one this run can give
+        sp = max(max(xs) - min(xs) for xs in (ratios(lo, "txguard", "tps"), ratios(hi, "txguard", "tps")))
+        verdict = met(abs(b / a - 1) <= CONC_FLAT)
+        if sp > 2 * CONC_FLAT:
+            verdict = f"not resolved: the rounds' ratios spread over {sp:.2f}"
+        verdicts.append((f"concurrency: tps ratio at {hi} clients within 5 % of the ratio at {lo}",
+                         f"{a:.3f} -> {b:.3f} ({(b / a - 1) * 100:+.1f} %)", verdict))
+    for cl in (64, 128):
+        if cl in clients:
+            tw = waits[(cl, "txguard", "LWLock", "txguard")]
+            verdicts.append((f"concurrency: no sample waiting on txguard's lock at {cl} clients",
+                             f"{tw} of {active[(cl, 'txguard')]:,}", met(tw == 0)))
+
+    p("All wait events sampled (sum over the rounds; CPU = active, no wait event):\n")
+    p("| clients | config | wait events (samples) |")
+    p("|---:|---|---|")
+    for cl in clients:
+        for c in ("vanilla", "txguard", "pgss"):
+            ev = sorted(((n, t, e) for (k, cc, t, e), n in waits.items() if k == cl and cc == c), reverse=True)
+            p(f"| {cl} | {LABEL[c]} | " + ", ".join(f"{t}:{e} {n:,}" if t != "CPU" else f"CPU {n:,}" for n, t, e in ev) + " |")
+    p("")
+    p("Per run:\n")
+    p("| round | clients | config | tps | CPU µs/xact | 25P02 annotated | samples | active samples |")
+    p("|---:|---:|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        p(f"| {r['round']} | {r['clients']} | {LABEL[r['config']]} | {float(r['tps']):,.0f} | {float(r['cpu_us_per_xact']):.1f} | "
+          f"{int(r['annotated']):,} of {int(r['xacts']):,} | {r['samples']} | {r['active']} |")
+    p("")
+
+# ---------------------------------------------------------------- memory
+if exists("memory.txt"):
+    p("## Backend memory over one long session of aborted transactions\n")
+    cfg = None
+    tables = collections.OrderedDict()
+    extra = []
+    for line in open(path("memory.txt")):
+        line = line.strip()
+        if line.startswith("CONFIG "):
+            cfg = line.split()[1]
+            tables[cfg] = []
+        elif line.startswith("MEM "):
+            d = dict(kv.split("=") for kv in line.split()[1:])
+            tables[cfg].append(d)
+        elif line.startswith("txguard_info") or line.startswith("RESULT"):
+            extra.append(f"{cfg}: {line}")
+    for cfg, samples in tables.items():
+        p(f"{LABEL.get(cfg, cfg)}:\n")
+        p("| aborted transactions | memory contexts (bytes) | VmRSS (kB) | RssAnon (kB) | RssShmem (kB) |")
+        p("|---:|---:|---:|---:|---:|")
+        for d in samples:
+            p(f"| {int(d['iterations']):,} | {int(d['context_bytes']):,} | {int(d['vmrss_kb']):,} | {int(d['rss_anon_kb']):,} | {int(d['rss_shmem_kb']):,} |")
+        p("")
+        if len(samples) > 2 and cfg == "txguard":
+            # after the first sample (first use of everything): the memory
+            # contexts never above it, and RssAnon flat over the second half
+            ctx = [int(d["context_bytes"]) for d in samples[1:]]
+            anon = [int(d["rss_anon_kb"]) for d in samples[1:]]
+            half = anon[len(anon) // 2:]
+            verdicts.append(("memory: nothing per backend grows with the work",
+                             f"contexts {min(ctx):,}-{max(ctx):,} bytes (first {ctx[0]:,}), "
+                             f"RssAnon {anon[0]:,} -> {anon[-1]:,} kB, {min(half):,}-{max(half):,} kB over the second half",
+                             met(max(ctx) <= ctx[0] and max(half) == min(half))))
+    if extra:
         p("```")
-        p(open(path("aborts_logsize.txt")).read().rstrip())
+        p("\n".join(extra))
         p("```\n")
+
+# ---------------------------------------------------------------- shmem
+if exists("shmem.tsv"):
+    rows = read_tsv("shmem.tsv")
+    p("## Shared memory\n")
+    p("| setting (others at their defaults) | backend slots | txguard entry of pg_shmem_allocations (bytes) | MiB | change from the defaults | total of pg_shmem_allocations |")
+    p("|---|---:|---:|---:|---:|---:|")
+    base = next((int(r["txguard_allocated"]) for r in rows if r["case"] == "txguard defaults"), None)
+    for r in rows:
+        a = int(r["txguard_allocated"])
+        ch = f"{a - base:+,}" if base is not None and a and r["case"] not in ("txguard defaults",) else ""
+        p(f"| {r['case']} | {r['backend_slots']} | {a:,} | {a / 1048576:.2f} | {ch} | {int(r['total_allocated']):,} |")
+    p("")
 
 # ---------------------------------------------------------------- pgbench
 if exists("pgbench.tsv"):
     rows = read_tsv("pgbench.tsv")
-    p("## pgbench (success path)\n")
-    p("Four clusters with the same data and settings (scale as configured, shared_buffers = 256MB, "
-      "fsync = off, autovacuum = off), differing only in shared_preload_libraries; Unix socket; "
-      "runs interleaved vanilla, txguard, pg_stat_statements, both (the order rotated by one each round), "
-      "workload by workload, round by round, pgbench's vacuum done before and a CHECKPOINT after each run, "
-      "outside the measurement. "
-      "`paired` = median over rounds of (config tps / vanilla tps of the same round and workload), "
-      "with its min-max: the noise.\n")
-    workloads = []
-    for r in rows:
-        if r["workload"] not in workloads:
-            workloads.append(r["workload"])
-    data = {}
-    for r in rows:
-        if r["tps"]:
-            data.setdefault((r["workload"], r["config"]), {})[r["round"]] = float(r["tps"])
-
-    p("### Ratios to vanilla (median tps / vanilla median tps)\n")
-    p("| workload | vanilla tps (median) | txguard | pg_stat_statements | both | txguard >= 0.99 | txguard >= pg_stat_statements |")
-    p("|---|---:|---:|---:|---:|---|---|")
-    allratios = {c: [] for c in CONFIGS}
-    for w in workloads:
-        base = data.get((w, "vanilla"))
-        if not base:
-            continue
-        bm = statistics.median(base.values())
-        ratios = {}
-        for c in CONFIGS:
-            d = data.get((w, c))
-            if d:
-                ratios[c] = statistics.median(d.values()) / bm
-                allratios[c].append(ratios[c])
-        t = ratios.get("txguard")
-        s = ratios.get("pgss")
-        if t is None or s is None:
-            continue
-        p(f"| {w} | {bm:,.0f} | {t:.3f} | {s:.3f} | {ratios.get('both', float('nan')):.3f} | "
-          f"{met(t >= SUCCESS_TPS)} | {met(t >= s)} |")
-    if allratios["txguard"]:
-        gm = {c: statistics.geometric_mean(v) for c, v in allratios.items() if v}
-        p(f"| **geometric mean** | | **{gm['txguard']:.3f}** | **{gm.get('pgss', float('nan')):.3f}** | "
-          f"**{gm.get('both', float('nan')):.3f}** | {met(gm['txguard'] >= SUCCESS_TPS)} | "
-          f"{met(gm['txguard'] >= gm.get('pgss', 0))} |")
+    p("## Timed: pgbench\n")
+    p("| workload | vanilla tps (median) | txguard tps ratio | pg_stat_statements tps ratio |")
+    p("|---|---:|---|---|")
+    by = {(r["round"], r["workload"], r["config"]): float(r["tps"]) for r in rows}
+    for wl in dict.fromkeys(r["workload"] for r in rows):
+        rds = sorted({r["round"] for r in rows if r["workload"] == wl})
+        v = [by[(rd, wl, "vanilla")] for rd in rds if (rd, wl, "vanilla") in by]
+        cells = []
+        for c in ("txguard", "pgss"):
+            cells.append(spread([by[(rd, wl, c)] / by[(rd, wl, "vanilla")] for rd in rds
+                                 if (rd, wl, c) in by and (rd, wl, "vanilla") in by]))
+        p(f"| {wl} | {n0(statistics.median(v))} | {cells[0]} | {cells[1]} |")
     p("")
 
-    cpu = {}
-    for r in rows:
-        if r.get("server_cpu_us_per_xact"):
-            cpu.setdefault((r["workload"], r["config"]), {})[r["round"]] = float(r["server_cpu_us_per_xact"])
-    if cpu:
-        p("### Server CPU per transaction (backends' CPU time from the postmaster's cutime + cstime / transactions)\n")
-        p("Less sensitive than tps to other load on the machine: time spent waiting for a CPU is not counted. "
-          "Ratio = vanilla CPU / config CPU (so, like tps, below 1 means slower); 10 ms clock ticks.\n")
-        p("| workload | vanilla µs/xact (min / median / max) | txguard µs/xact (min / median / max) | txguard ratio | pg_stat_statements ratio | both ratio | txguard >= 0.99 | txguard >= pg_stat_statements |")
-        p("|---|---|---|---:|---:|---:|---|---|")
-        cratios = {c: [] for c in CONFIGS}
-        for w in workloads:
-            b = cpu.get((w, "vanilla"))
-            if not b:
-                continue
-            bm = statistics.median(b.values())
-            rr = {}
-            for c in CONFIGS:
-                d = cpu.get((w, c))
-                if d:
-                    rr[c] = bm / statistics.median(d.values())
-                    cratios[c].append(rr[c])
-            bv = sorted(b.values())
-            tv = sorted(cpu.get((w, "txguard"), {0: float("nan")}).values())
-            p(f"| {w} | {bv[0]:.1f} / {bm:.1f} / {bv[-1]:.1f} | {tv[0]:.1f} / {statistics.median(tv):.1f} / {tv[-1]:.1f} | "
-              f"{rr.get('txguard', float('nan')):.3f} | {rr.get('pgss', float('nan')):.3f} | {rr.get('both', float('nan')):.3f} | "
-              f"{met(rr.get('txguard', 0) >= SUCCESS_TPS)} | {met(rr.get('txguard', 0) >= rr.get('pgss', 0))} |")
-        if cratios["txguard"]:
-            gm = {c: statistics.geometric_mean(v) for c, v in cratios.items() if v}
-            p(f"| **geometric mean** | | | **{gm['txguard']:.3f}** | **{gm.get('pgss', float('nan')):.3f}** | "
-              f"**{gm.get('both', float('nan')):.3f}** | {met(gm['txguard'] >= SUCCESS_TPS)} | "
-              f"{met(gm['txguard'] >= gm.get('pgss', 0))} |")
-        p("")
-
-    p("### tps per configuration: min / median / max over rounds\n")
-    p("| workload | config | rounds | min | median | max | ratio of medians | paired ratio median (min-max) |")
-    p("|---|---|---:|---:|---:|---:|---:|---|")
-    for w in workloads:
-        base = data.get((w, "vanilla"), {})
-        bm = statistics.median(base.values()) if base else None
-        for c in CONFIGS:
-            d = data.get((w, c))
-            if not d:
-                continue
-            v = sorted(d.values())
-            med = statistics.median(v)
-            paired = sorted(d[r] / base[r] for r in d if r in base)
-            pr = (f"{statistics.median(paired):.3f} ({paired[0]:.3f}-{paired[-1]:.3f})"
-                  if paired and c != "vanilla" else "")
-            p(f"| {w} | {LABEL[c]} | {len(v)} | {v[0]:,.0f} | {med:,.0f} | {v[-1]:,.0f} | "
-              f"{med / bm:.3f} | {pr} |")
-    p("")
-
-# ---------------------------------------------------------------- memory
-if exists("shmem.txt"):
-    p("## Shared memory (default settings)\n")
-    p("```")
-    p(open(path("shmem.txt")).read().rstrip())
-    p("```\n")
-
-if exists("memory.txt"):
-    p("## Backend memory over aborted transactions (one session)\n")
-    p("abort_driver `-s`: from inside the session, `SELECT sum(total_bytes) FROM pg_backend_memory_contexts`; "
-      "from /proc/PID/status of the backend, VmRSS = RssAnon (private memory: where a leak would show) + "
-      "RssFile + RssShmem (shared memory pages this backend has touched so far: shared buffers, WAL buffers, "
-      "txguard's ring).\n")
-    series = {}
-    cfg = "txguard"
-    extra = []
-    for line in open(path("memory.txt")):
-        if line.startswith("CONFIG "):
-            cfg = line.split()[1]
-            continue
-        m = re.match(r"MEM iterations=(\d+) context_bytes=(\d+) vmrss_kb=(-?\d+)"
-                     r"(?: rss_anon_kb=(-?\d+) rss_shmem_kb=(-?\d+))?", line)
-        if m:
-            series.setdefault(cfg, []).append(tuple(int(x) if x is not None else -1 for x in m.groups()))
-        elif line.startswith("RESULT") or line.startswith("txguard_info"):
-            extra.append(f"{cfg}: `{line.strip()}`")
-    for cfg, rows in series.items():
-        p(f"**{cfg}**\n")
-        p("| aborted transactions | memory contexts (bytes) | VmRSS (kB) | RssAnon (kB) | RssShmem (kB) |")
-        p("|---:|---:|---:|---:|---:|")
-        for it, ctx, rss, anon, shm in rows:
-            p(f"| {it:,} | {ctx:,} | {rss:,} | {anon:,} | {shm:,} |")
-        p("")
-        if len(rows) > 2:
-            later = rows[1:]
-            ctxs = [r[1] for r in later]
-            anons = [r[3] for r in later]
-            p(f"From the first sample after start on: memory contexts {min(ctxs):,}-{max(ctxs):,} bytes "
-              f"(spread {max(ctxs) - min(ctxs):,}); RssAnon {min(anons):,}-{max(anons):,} kB "
-              f"(spread {max(anons) - min(anons):,} kB); RssShmem grew {later[-1][4] - later[0][4]:,} kB.\n")
-    for e in extra:
-        p(e + "  ")
-    p("")
-
+# ---------------------------------------------------------------- reader
 if exists("reader.tsv"):
+    rows = read_tsv("reader.tsv")
     p("## Reading the history\n")
-    p("A cluster per `txguard.history_size`, its ring filled by abort_driver; then, in one new session, "
-      "each query once (test/bench/reader.py): its wall time, the reading backend's private memory "
-      "(RssAnon) before and at its peak while the query ran, and VmHWM (peak RSS, shared pages the "
-      "backend touched included).\n")
-    names = {"1": "`SELECT count(*) FROM txguard_aborts`",
-             "2": "`SELECT count(*) FROM txguard_abort_history(1)` (a pid with no rows)",
-             "3": "`SELECT count(*) FROM txguard_aborts WHERE statement LIKE '%bench%'`"}
-    p("| history_size | query | rows | seconds | RssAnon before (kB) | RssAnon peak (kB) | growth (kB) | VmHWM after (kB) |")
-    p("|---:|---|---:|---:|---:|---:|---:|---:|")
-    for r in read_tsv("reader.tsv"):
-        growth = int(r["rss_anon_peak_kb"]) - int(r["rss_anon_before_kb"])
-        p(f"| {int(r['history_size']):,} | {names.get(r['query'], r['query'])} | {int(r['rows']):,} | "
-          f"{r['seconds']} | {int(r['rss_anon_before_kb']):,} | {int(r['rss_anon_peak_kb']):,} | "
-          f"{growth:+,} | {int(r['vmhwm_after_kb']):,} |")
+    p("| history_size | query | rows | seconds | RssAnon before (kB) | peak (kB) | VmHWM after (kB) |")
+    p("|---:|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        p(f"| {r['history_size']} | {r['query']} | {r['rows']} | {r['seconds']} | {r['rss_anon_before_kb']} | {r['rss_anon_peak_kb']} | {r['vmhwm_after_kb']} |")
+    p("")
+
+if verdicts:
+    p("## Targets (issue 21)\n")
+    p("| target | measured | |")
+    p("|---|---|---|")
+    for t, m, v in verdicts:
+        p(f"| {t} | {m} | {v} |")
     p("")
 
 print("\n".join(out))
