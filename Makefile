@@ -36,6 +36,10 @@ EXTENSION = txguard
 DATA = txguard--1.0.sql txguard--1.0--1.1.sql txguard--1.1--1.2.sql
 PGFILEDESC = "txguard - explain and contain aborted transactions"
 
+# Only what the server looks up is exported (PGDLLEXPORT, src/common/
+# compat.h), as PostgreSQL 16 and later build every extension.
+override PG_CFLAGS += -fvisibility=hidden
+
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/common -I$(srcdir)/src/store \
 	-I$(srcdir)/src/capture
 

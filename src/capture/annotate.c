@@ -36,6 +36,49 @@
 #define CAUSE_BUFSIZE(rec_stmt_len) \
 	(TXG_MESSAGE_LEN + TXG_DETAIL_LEN + (rec_stmt_len) + TXG_APPNAME_LEN + 256)
 
+/* A bounded writer: what does not fit is dropped */
+typedef struct Writer
+{
+	char	   *p;
+	char	   *end;			/* one before the last byte: room for the NUL */
+} Writer;
+
+static inline void
+put(Writer *w, const char *s, size_t n)
+{
+	size_t		room = w->end - w->p;
+
+	if (n > room)
+		n = room;
+	memcpy(w->p, s, n);
+	w->p += n;
+}
+
+#define PUT_LITERAL(w, lit) put((w), (lit), sizeof(lit) - 1)
+
+static inline void
+put_str(Writer *w, const char *s)
+{
+	put(w, s, strlen(s));
+}
+
+static void
+put_int(Writer *w, int v)
+{
+	char		digits[12];
+	char	   *d = digits + sizeof(digits);
+	unsigned int u = v < 0 ? -(unsigned int) v : (unsigned int) v;
+
+	do
+	{
+		*--d = '0' + u % 10;
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--d = '-';
+	put(w, d, digits + sizeof(digits) - d);
+}
+
 /*
  * Write the sentence that names a cause into buf, for example
  *
@@ -44,29 +87,47 @@
  *	(Key (id)=(1) already exists.) Statement: INSERT INTO t VALUES (1)
  *
  * (on one line).  No timings: this text reaches clients and regression
- * tests.  Returns the length written; never fails.
+ * tests.  Returns the length written; never fails.  Put together by hand:
+ * it is formatted once for every aborted block.
  */
 int
 txg_format_cause(char *buf, int bufsize, const TxgRecord *cause)
 {
-	int			n;
+	Writer		w;
 
-	n = snprintf(buf, bufsize,
-				 "The transaction was aborted by an earlier error in statement %d: ERROR %s: %s",
-				 cause->stmt_ordinal,
-				 unpack_sql_state(cause->sqlerrcode),
-				 cause->message);
-	if (n < bufsize && cause->detail[0] != '\0')
-		n += snprintf(buf + n, bufsize - n, " (%s)", cause->detail);
-	if (n < bufsize && cause->statement[0] != '\0')
-		n += snprintf(buf + n, bufsize - n, " Statement: %s%s",
-					  cause->statement,
-					  cause->stmt_truncated ? "..." : "");
-	if (n < bufsize && cause->blocker_state == TXG_BLOCKER_FOUND)
-		n += snprintf(buf + n, bufsize - n,
-					  " It was blocked by process %d (application \"%s\").",
-					  cause->blocker_pid, cause->blocker_appname);
-	return Min(n, bufsize - 1);
+	if (bufsize <= 0)
+		return 0;
+	w.p = buf;
+	w.end = buf + bufsize - 1;
+	PUT_LITERAL(&w, "The transaction was aborted by an earlier error in statement ");
+	put_int(&w, cause->stmt_ordinal);
+	PUT_LITERAL(&w, ": ERROR ");
+	put(&w, unpack_sql_state(cause->sqlerrcode), 5);
+	PUT_LITERAL(&w, ": ");
+	put_str(&w, cause->message);
+	if (cause->detail[0] != '\0')
+	{
+		PUT_LITERAL(&w, " (");
+		put_str(&w, cause->detail);
+		PUT_LITERAL(&w, ")");
+	}
+	if (cause->statement[0] != '\0')
+	{
+		PUT_LITERAL(&w, " Statement: ");
+		put_str(&w, cause->statement);
+		if (cause->stmt_truncated)
+			PUT_LITERAL(&w, "...");
+	}
+	if (cause->blocker_state == TXG_BLOCKER_FOUND)
+	{
+		PUT_LITERAL(&w, " It was blocked by process ");
+		put_int(&w, cause->blocker_pid);
+		PUT_LITERAL(&w, " (application \"");
+		put_str(&w, cause->blocker_appname);
+		PUT_LITERAL(&w, "\").");
+	}
+	*w.p = '\0';
+	return w.p - buf;
 }
 
 /* Room for the cause sentence of a record (txg_format_cause) */

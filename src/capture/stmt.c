@@ -684,6 +684,8 @@ charge_unrun(Charge *ch)
 
 	if (multi_command_parse(ch->edata))
 		set_text(ch->ref, ch->dqs, 0, ch->dlen);
+	else if (txg_split_single(ch->dqs, ch->dlen, &start, &stop))
+		set_text(ch->ref, ch->dqs, start, stop);
 	else if (pos >= 0 && txg_split_at(ch->dqs, ch->dlen, pos, &start, &stop))
 		set_text(ch->ref, ch->dqs, start, stop);
 	else if (msg_equal(trk.skip_msg, ch->now) &&

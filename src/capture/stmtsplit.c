@@ -400,6 +400,9 @@ txg_split_content_end(const char *s, int len)
 	 */
 	for (int i = 0; i + 1 < len; i++)
 	{
+		/* one test for the common character: neither - nor / */
+		if ((unsigned char) (s[i] - '-') > ('/' - '-'))
+			continue;
 		if ((s[i] == '-' && s[i + 1] == '-') || (s[i] == '/' && s[i + 1] == '*'))
 		{
 			comments = true;
@@ -423,4 +426,45 @@ txg_split_content_end(const char *s, int len)
 	while (last > 0 && is_space(s[last - 1]))
 		last--;
 	return last;
+}
+
+/*
+ * txg_split_next(s, len, 0, ...) for a string that plainly holds one
+ * statement, without the scanner: no comment, and no semicolon but,
+ * perhaps, those that end it, with no quote before them that could hide
+ * one.  False when it cannot tell (the caller then scans).
+ */
+bool
+txg_split_single(const char *s, int len, int *start, int *end)
+{
+	const char *semi = memchr(s, ';', len);
+	int			stop = semi != NULL ? semi - s : len;
+	int			i;
+
+	for (i = stop; i < len; i++)
+	{
+		if (s[i] != ';' && !is_space(s[i]))
+			return false;
+	}
+	for (i = 0; i < stop; i++)
+	{
+		char		c = s[i];
+
+		/* one test for the common character: none of - / ' " $ */
+		if ((unsigned char) (c - '"') > ('/' - '"'))
+			continue;
+		if ((c == '-' || c == '/') && i + 1 < stop &&
+			(s[i + 1] == '-' || s[i + 1] == '*'))
+			return false;
+		if (semi != NULL && (c == '\'' || c == '"' || c == '$'))
+			return false;
+	}
+	i = 0;
+	while (i < stop && is_space(s[i]))
+		i++;
+	if (i >= stop)
+		return false;
+	*start = i;
+	*end = stop;
+	return true;
 }

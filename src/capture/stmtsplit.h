@@ -17,5 +17,6 @@ extern bool txg_split_next(const char *s, int len, int from,
 extern bool txg_split_at(const char *s, int len, int pos,
 						 int *start, int *end);
 extern int	txg_split_content_end(const char *s, int len);
+extern bool txg_split_single(const char *s, int len, int *start, int *end);
 
 #endif							/* TXGUARD_STMTSPLIT_H */

@@ -90,7 +90,11 @@ scan(const char *s, int from, int to, char *trace_id, char *span_id)
 
 		if (!(s[i] == '/' && s[i + 1] == '*'))
 		{
-			i++;
+			const char *slash = memchr(s + i + 1, '/', to - i - 1);
+
+			if (slash == NULL)
+				break;
+			i = slash - s;
 			continue;
 		}
 		start = i + 2;

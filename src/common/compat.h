@@ -38,6 +38,23 @@
 #endif
 
 /*
+ * 16 builds extensions with -fvisibility=hidden, and PGDLLEXPORT marks what
+ * the server looks up (the magic block, _PG_init, the SQL functions).
+ * Before 16 the Makefile hides txguard's internal symbols the same way (so
+ * that its files call each other directly, not through the PLT), and
+ * PGDLLEXPORT, empty there, is given its 16 meaning.
+ */
+#if PG_VERSION_NUM < 160000 && defined(__GNUC__) && !defined(WIN32)
+#undef PGDLLEXPORT
+#define PGDLLEXPORT __attribute__((visibility("default")))
+#endif
+
+/* 16's PG_FUNCTION_INFO_V1 exports the function itself too */
+#define TXG_FUNCTION_INFO_V1(funcname) \
+	extern PGDLLEXPORT Datum funcname(PG_FUNCTION_ARGS); \
+	PG_FUNCTION_INFO_V1(funcname)
+
+/*
  * 14 renamed DEFAULT_ROLE_READ_ALL_STATS to ROLE_PG_READ_ALL_STATS, and 15's
  * headers no longer carry the old name.
  */

@@ -79,3 +79,33 @@ txg_copy_text(char *dst, const char *src, int dstsize)
 	memcpy(dst, src, len);
 	dst[len] = '\0';
 }
+
+/* One text field, up to and including its NUL */
+static inline void
+copy_used(char *dst, const char *src)
+{
+	if (src[0] == '\0')
+		dst[0] = '\0';
+	else
+		memcpy(dst, src, strlen(src) + 1);
+}
+
+void
+txg_record_copy(TxgRecord *dst, const TxgRecord *src)
+{
+	memcpy(dst, src, offsetof(TxgRecord, message));
+	copy_used(dst->message, src->message);
+	copy_used(dst->detail, src->detail);
+	copy_used(dst->hint, src->hint);
+	copy_used(dst->context, src->context);
+	copy_used(dst->schema_name, src->schema_name);
+	copy_used(dst->table_name, src->table_name);
+	copy_used(dst->column_name, src->column_name);
+	copy_used(dst->datatype_name, src->datatype_name);
+	copy_used(dst->constraint_name, src->constraint_name);
+	copy_used(dst->internal_query, src->internal_query);
+	copy_used(dst->blocker_appname, src->blocker_appname);
+	copy_used(dst->blocker_statement, src->blocker_statement);
+	copy_used(dst->lock_waited, src->lock_waited);
+	copy_used(dst->statement, src->statement);
+}

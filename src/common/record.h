@@ -10,6 +10,8 @@
  * (store/), and in the file that keeps them across restarts
  * (store/persist.c), so that recording is one copy.  Every text is a
  * NUL-terminated array inside the record: a record never points anywhere.
+ * What follows a text's NUL in its array is never read: copies into shared
+ * memory skip it (txg_record_copy).
  * The statement text is the variable-length tail; txg_record_size() gives
  * the full size, fixed at server start.
  *
@@ -96,15 +98,13 @@ typedef struct TxgRecord
 	Oid			blocker_userid;
 	TimestampTz blocker_backend_start;
 	TimestampTz blocker_xact_start;
-	char		blocker_appname[TXG_APPNAME_LEN];
-	char		blocker_statement[TXG_BLOCKER_TEXT_LEN];
-	char		lock_waited[TXG_LOCK_LEN];
 	char		backend_desc[TXG_NAME_LEN]; /* as
 											 * pg_stat_activity.backend_type */
 	char		trace_id[TXG_TRACE_ID_LEN];
 	char		span_id[TXG_SPAN_ID_LEN];
 	char		appname[TXG_APPNAME_LEN];
 	char		client_addr[TXG_ADDR_LEN];
+	/* from here on, texts copied only up to their end (txg_record_copy) */
 	char		message[TXG_MESSAGE_LEN];
 	char		detail[TXG_DETAIL_LEN];
 	char		hint[TXG_HINT_LEN];
@@ -115,6 +115,9 @@ typedef struct TxgRecord
 	char		datatype_name[TXG_NAME_LEN];
 	char		constraint_name[TXG_NAME_LEN];
 	char		internal_query[TXG_INTERNAL_LEN];
+	char		blocker_appname[TXG_APPNAME_LEN];
+	char		blocker_statement[TXG_BLOCKER_TEXT_LEN];
+	char		lock_waited[TXG_LOCK_LEN];
 	char		statement[FLEXIBLE_ARRAY_MEMBER];
 } TxgRecord;
 
@@ -122,14 +125,11 @@ typedef struct TxgRecord
 extern Size txg_record_size(void);
 
 /*
- * The bytes of a record that hold something: all but the unused end of its
- * statement text.  What a copy of a record into shared memory copies.
+ * Copy a record into shared memory: its fixed fields, then each of its
+ * longer texts only up to its end (most are empty, and the unused end of a
+ * text field is never read).
  */
-static inline Size
-txg_record_used_size(const TxgRecord *rec)
-{
-	return offsetof(TxgRecord, statement) + strlen(rec->statement) + 1;
-}
+extern void txg_record_copy(TxgRecord *dst, const TxgRecord *src);
 
 /* "rollback", "timeout", ...; NULL for TXG_END_NONE */
 extern const char *txg_end_reason_name(TxgEndReason reason);

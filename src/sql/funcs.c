@@ -71,16 +71,16 @@
 #include "stats.h"
 #include "store.h"
 
-PG_FUNCTION_INFO_V1(txguard_abort_history);
-PG_FUNCTION_INFO_V1(txguard_last_abort);
-PG_FUNCTION_INFO_V1(txguard_aborted_sessions);
-PG_FUNCTION_INFO_V1(txguard_stats);
-PG_FUNCTION_INFO_V1(txguard_statement_stats);
-PG_FUNCTION_INFO_V1(txguard_database_stats);
-PG_FUNCTION_INFO_V1(txguard_application_stats);
-PG_FUNCTION_INFO_V1(txguard_error_codes);
-PG_FUNCTION_INFO_V1(txguard_info);
-PG_FUNCTION_INFO_V1(txguard_reset);
+TXG_FUNCTION_INFO_V1(txguard_abort_history);
+TXG_FUNCTION_INFO_V1(txguard_last_abort);
+TXG_FUNCTION_INFO_V1(txguard_aborted_sessions);
+TXG_FUNCTION_INFO_V1(txguard_stats);
+TXG_FUNCTION_INFO_V1(txguard_statement_stats);
+TXG_FUNCTION_INFO_V1(txguard_database_stats);
+TXG_FUNCTION_INFO_V1(txguard_application_stats);
+TXG_FUNCTION_INFO_V1(txguard_error_codes);
+TXG_FUNCTION_INFO_V1(txguard_info);
+TXG_FUNCTION_INFO_V1(txguard_reset);
 
 /* Columns of each result, per version of the SQL objects */
 #define ABORT_COLS_1_0		30

@@ -82,7 +82,7 @@ txg_ring_add(TxgRecord *rec)
 		 */
 		if (TXG_ENTRY_RECORD(e)->seq < seq)
 		{
-			memcpy(TXG_ENTRY_RECORD(e), rec, txg_record_used_size(rec));
+			txg_record_copy(TXG_ENTRY_RECORD(e), rec);
 			TXG_ENTRY_RECORD(e)->seq = seq;
 			if (!txg_store_detail)
 				TXG_ENTRY_RECORD(e)->detail[0] = '\0';
@@ -226,7 +226,7 @@ txg_ring_restore(const TxgRecord *rec, uint64 seq)
 {
 	TxgEntryHeader *e = ring_entry(seq);
 
-	memcpy(TXG_ENTRY_RECORD(e), rec, txg_record_used_size(rec));
+	txg_record_copy(TXG_ENTRY_RECORD(e), rec);
 	TXG_ENTRY_RECORD(e)->seq = seq;
 	TXG_ENTRY_RECORD(e)->slot = -1;
 	if (pg_atomic_read_u64(&txg_shm.sh->next_seq) < seq)

@@ -52,7 +52,7 @@ txg_slot_publish(const TxgRecord *rec)
 
 	if (e == NULL || !txg_entry_begin_write(e))
 		return;
-	memcpy(TXG_ENTRY_RECORD(e), rec, txg_record_used_size(rec));
+	txg_record_copy(TXG_ENTRY_RECORD(e), rec);
 	e->active = true;
 	txg_entry_end_write(e);
 }

@@ -118,9 +118,20 @@ record_keys(const TxgRecord *rec, bool detailed, RecordKeys *k, Counted *out)
  * are in 'ref'; returns a mask of those that do not.  The caller holds the
  * lock in shared mode.
  */
+static inline void
+count_abort_in(TxgTableEntry *e, bool sub, bool in_block, TimestampTz seen)
+{
+	txg_table_add(e, TXG_C_ABORTS, 1);
+	if (sub)
+		txg_table_add(e, TXG_C_SAVEPOINT_ABORTS, 1);
+	if (in_block)
+		txg_table_add(e, TXG_C_ABORTED_BLOCKS, 1);
+	txg_table_touch(e, seen);
+}
+
 static uint32
-count_existing(const Counted *todo, int n, const int64 *add, TimestampTz seen,
-			   TxgStatsRef *ref)
+count_existing(const Counted *todo, int n, bool sub, bool in_block,
+			   TimestampTz seen, TxgStatsRef *ref)
 {
 	uint32		missing = 0;
 
@@ -133,7 +144,7 @@ count_existing(const Counted *todo, int n, const int64 *add, TimestampTz seen,
 		ref->index[i] = index;
 		ref->hash[i] = todo[i].hash;
 		if (e != NULL)
-			txg_table_count(e, add, seen);
+			count_abort_in(e, sub, in_block, seen);
 		else
 			missing |= 1 << i;
 	}
@@ -153,7 +164,6 @@ txg_stats_count_abort(const TxgRecord *rec, bool sub, bool detailed,
 	TxgShared  *sh = txg_shm.sh;
 	RecordKeys	keys;
 	Counted		todo[TXG_NSTATS];
-	int64		add[TXG_NCOUNTERS];
 	uint32		missing;
 	int			n;
 
@@ -162,16 +172,13 @@ txg_stats_count_abort(const TxgRecord *rec, bool sub, bool detailed,
 	if (sh == NULL || LWLockHeldByMe(sh->lock))
 		return;
 
-	memset(add, 0, sizeof(add));
-	add[TXG_C_ABORTS] = 1;
-	add[TXG_C_SAVEPOINT_ABORTS] = sub ? 1 : 0;
-	add[TXG_C_ABORTED_BLOCKS] = rec->in_block ? 1 : 0;
 	n = record_keys(rec, detailed, &keys, todo);
 	ref->n = n;
 
 	LWLockAcquire(sh->lock, LW_SHARED);
 	ref->generation = sh->stats_generation;
-	missing = count_existing(todo, n, add, rec->aborted_at, ref);
+	missing = count_existing(todo, n, sub, rec->in_block, rec->aborted_at,
+							 ref);
 	LWLockRelease(sh->lock);
 
 	if (missing == 0)
@@ -194,7 +201,7 @@ txg_stats_count_abort(const TxgRecord *rec, bool sub, bool detailed,
 		if (pg_atomic_read_u64(&e->counters.v[TXG_C_FIRST_SEEN]) == 0)
 			pg_atomic_write_u64(&e->counters.v[TXG_C_FIRST_SEEN],
 								(uint64) rec->aborted_at);
-		txg_table_count(e, add, rec->aborted_at);
+		count_abort_in(e, sub, rec->in_block, rec->aborted_at);
 	}
 	LWLockRelease(sh->lock);
 }
@@ -212,14 +219,12 @@ txg_stats_count_end(const TxgRecord *rec, const TxgStatsRef *ref)
 {
 	TxgShared  *sh = txg_shm.sh;
 	Counted		todo[TXG_NSTATS];
-	int64		add[TXG_NCOUNTERS];
+	uint64		ignored = (uint64) Max(rec->ignored, 0);
+	bool		terminated = (rec->ended_by == TXG_END_TIMEOUT);
 
 	if (sh == NULL || ref->generation == 0 || LWLockHeldByMe(sh->lock))
 		return;
-	memset(add, 0, sizeof(add));
-	add[TXG_C_IGNORED] = rec->ignored;
-	add[TXG_C_TERMINATED] = (rec->ended_by == TXG_END_TIMEOUT) ? 1 : 0;
-	if (add[TXG_C_IGNORED] == 0 && add[TXG_C_TERMINATED] == 0)
+	if (ignored == 0 && !terminated)
 		return;
 	table_order(todo);
 
@@ -234,7 +239,13 @@ txg_stats_count_end(const TxgRecord *rec, const TxgStatsRef *ref)
 				continue;
 			e = txg_table_entry(todo[i].table, ref->index[i]);
 			if (e->used && e->hash == ref->hash[i])
-				txg_table_count(e, add, 0);
+			{
+				if (ignored != 0)
+					txg_table_add(e, TXG_C_IGNORED, ignored);
+				if (terminated)
+					txg_table_add(e, TXG_C_TERMINATED, 1);
+				txg_table_touch(e, 0);
+			}
 		}
 	}
 	LWLockRelease(sh->lock);

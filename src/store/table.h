@@ -37,7 +37,6 @@ extern void txg_table_init(TxgTable *t, int max, int key_size, int text_size);
 extern uint32 txg_table_hash(const TxgTable *t, const void *key);
 extern TxgTableEntry *txg_table_find(TxgTable *t, const void *key, uint32 hash,
 									 int *number);
-extern void txg_table_count(TxgTableEntry *e, const int64 *add, TimestampTz seen);
 extern int	txg_table_max(const TxgTable *t);
 extern int	txg_table_used(const TxgTable *t);
 extern int64 txg_table_evicted(const TxgTable *t);
@@ -46,6 +45,25 @@ extern const void *txg_table_key(const TxgTable *t, const TxgTableEntry *e);
 extern char *txg_table_text(const TxgTable *t, const TxgTableEntry *e);
 extern int	txg_table_key_size(const TxgTable *t);
 extern int	txg_table_text_size(const TxgTable *t);
+
+/*
+ * Add n to counter c of an entry (under the lock in any mode: atomics).
+ */
+static inline void
+txg_table_add(TxgTableEntry *e, int c, uint64 n)
+{
+	pg_atomic_fetch_add_u64(&e->counters.v[c], n);
+}
+
+/* An entry was counted now, at time 'seen' (0: keep the last one) */
+static inline void
+txg_table_touch(TxgTableEntry *e, TimestampTz seen)
+{
+	if (seen != 0)
+		pg_atomic_write_u64(&e->counters.v[TXG_C_LAST_SEEN], (uint64) seen);
+	if (pg_atomic_read_u32(&e->referenced) == 0)
+		pg_atomic_write_u32(&e->referenced, 1);
+}
 
 /* Under the statistics lock held exclusively */
 extern TxgTableEntry *txg_table_enter(TxgTable *t, const void *key, uint32 hash,
