@@ -472,6 +472,13 @@ txg_split_cut(const char *s, int len, bool partial, int maxlen,
 	len = strnlen(str, len);
 
 	/*
+	 * No partial last character: left out before the blanks are trimmed, so
+	 * that a blank before it does not end the text.
+	 */
+	if (partial)
+		len = pg_mbcliplen(str, len, len);
+
+	/*
 	 * An activity text cut at track_activity_query_size may end inside a
 	 * comment or a quote: keep it as it is, but for trailing blanks, rather
 	 * than let the scanner trim it to nothing.
@@ -489,7 +496,5 @@ txg_split_cut(const char *s, int len, bool partial, int maxlen,
 		len = pg_mbcliplen(str, len, maxlen);
 		*truncated = true;
 	}
-	else if (partial)
-		len = pg_mbcliplen(str, len, len);	/* no partial last character */
 	return len;
 }
