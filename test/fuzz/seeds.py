@@ -79,6 +79,7 @@ TRACEPARENT_SEEDS = {
     'short': (b"/*traceparent='" + TP[:-3] + b"'*/", {}),
     'not-in-a-comment': (b"select 'traceparent=''" + TP + b"'''", {'pick': 1}),
     'unterminated-comment': (b"select 1 /* traceparent='" + TP + b"'", {}),
+    'value-at-the-end': (b"select 1 /* traceparent='" + TP, {}),
     'closer-before': (b"select 1 /* x *", {'pick': 1, 'n1': 0xbeef}),
     'nul-before': (b"select 1\x00 /*traceparent='" + TP + b"'*/", {'raw': True}),
     'long-at-end': (PAD + PAD + b"/*traceparent='" + TP + b"'*/", {}),
