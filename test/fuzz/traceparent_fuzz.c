@@ -11,8 +11,10 @@
  * Rules checked:
  *	- nothing found: both ids are empty strings;
  *	- found: the trace id is 32 and the span id 16 lower-case hex digits,
- *	  neither all zeros, and the text holds them as "-<trace id>-<span id>-"
- *	  after a "traceparent='";
+ *	  neither all zeros, and the text holds them in a whole value as the
+ *	  W3C grammar has it: "traceparent='", a version of two lower-case hex
+ *	  digits but not "ff", "-<trace id>-<span id>-", two digits of flags,
+ *	  then the closing quote, or a '-' if the version is not "00";
  *	- with pick & 1, the harness appends to the text a comment closer, then
  *	  a comment holding traceparent='00-<trace id>-<span id>-01' (ids made
  *	  of n1, n2, n3 and pick): then a traceparent is always found, and when
@@ -42,6 +44,39 @@ holds(const char *s, int len, const char *needle)
 	return false;
 }
 
+static bool
+is_lower_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/* Does s[0..len) hold the ids in a whole traceparent value? */
+static bool
+holds_value(const char *s, int len, const char *trace_id, const char *span_id)
+{
+	static const char key[] = "traceparent='";
+	const int	klen = sizeof(key) - 1;
+
+	for (int k = 0; k + klen + 56 <= len; k++)
+	{
+		const char *v = s + k + klen;
+
+		if (memcmp(s + k, key, klen) != 0)
+			continue;
+		if (!is_lower_hex(v[0]) || !is_lower_hex(v[1]) ||
+			(v[0] == 'f' && v[1] == 'f'))
+			continue;
+		if (v[2] != '-' || memcmp(v + 3, trace_id, 32) != 0 || v[35] != '-' ||
+			memcmp(v + 36, span_id, 16) != 0 || v[52] != '-' ||
+			!is_lower_hex(v[53]) || !is_lower_hex(v[54]))
+			continue;
+		if (v[55] == '\'' ||
+			(v[55] == '-' && !(v[0] == '0' && v[1] == '0')))
+			return true;
+	}
+	return false;
+}
+
 static void
 check_id(const char *id, int digits, const char *what)
 {
@@ -51,7 +86,7 @@ check_id(const char *id, int digits, const char *what)
 			   "the %s \"%s\" is not %d characters", what, id, digits);
 	for (int i = 0; i < digits; i++)
 	{
-		FUZZ_CHECK((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'),
+		FUZZ_CHECK(is_lower_hex(id[i]),
 				   "the %s \"%s\" is not lower-case hex", what, id);
 		if (id[i] != '0')
 			nonzero = true;
@@ -68,8 +103,7 @@ fuzz_target(const FuzzInput *in)
 				want_span[17],
 				tail[128];
 	char		trace_id[33],
-				span_id[17],
-				needle[64];
+				span_id[17];
 	char	   *s;
 	int			slen;
 	bool		found;
@@ -105,9 +139,9 @@ fuzz_target(const FuzzInput *in)
 	{
 		check_id(trace_id, 32, "trace id");
 		check_id(span_id, 16, "span id");
-		snprintf(needle, sizeof(needle), "-%s-%s-", trace_id, span_id);
-		FUZZ_CHECK(holds(s, slen, needle) && holds(s, slen, "traceparent='"),
-				   "found %s, which the text does not hold", needle);
+		FUZZ_CHECK(holds_value(s, slen, trace_id, span_id),
+				   "found %s-%s, which no whole traceparent value of the text holds",
+				   trace_id, span_id);
 	}
 	if (append)
 	{
