@@ -13,6 +13,8 @@
 #   stress     test/stress/run.sh --ci
 #   model      test/model/run.sh     (random scripts against the reference model of
 #              test/model/DEFINITION.md, ~60 s; a mismatch is printed with a shrunk script)
+#   fuzz       test/fuzz/run.sh      (libFuzzer + ASan + UBSan on the statement splitter, the
+#              text cut and the traceparent parser: the committed corpus, then 15 s per target)
 #   monitoring test/monitoring/run.sh (postgres_exporter queries, Prometheus rules with
 #              promtool check/test, pgBadger on the server log of aborted blocks)
 #   docs       test/docs/run.sh      (every relative link and #anchor of the Markdown documentation)
@@ -31,6 +33,7 @@
 #   --skip-clients   do not run test/clients/run.sh
 #   --skip-stress    do not run test/stress/run.sh
 #   --skip-model     do not run test/model/run.sh
+#   --skip-fuzz      do not run test/fuzz/run.sh
 #   --skip-monitoring do not run test/monitoring/run.sh
 #   --skip-coload    do not run test/coload/run.sh
 #   --skip-docs      do not run test/docs/run.sh
@@ -38,7 +41,7 @@
 #   --skip-package   do not run test/package/run.sh (it installs and purges a system package)
 #   --keep           keep the build/test copy (its path is printed)
 #   --only=LIST      run only these suites (comma-separated:
-#                    regress,isolation,tap,clients,stress,model,docs,pgindent,monitoring,setup,coload,package)
+#                    regress,isolation,tap,clients,stress,model,fuzz,docs,pgindent,monitoring,setup,coload,package)
 # Environment: TXGUARD_SUITE_TIMEOUT (seconds per suite, default 420);
 #   TXGUARD_COMPAT="13 17 18" also runs test/compat/run.sh for those majors.
 
@@ -52,13 +55,14 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
-DO_APT=1 DO_SETUP=1 DO_CLIENTS=1 DO_STRESS=1 DO_MODEL=1 DO_DOCS=1 DO_MONITORING=1 DO_COLOAD=1 DO_PACKAGE=1 KEEP=${TXGUARD_KEEP_WORK:-0} ONLY=
+DO_APT=1 DO_SETUP=1 DO_CLIENTS=1 DO_STRESS=1 DO_MODEL=1 DO_FUZZ=1 DO_DOCS=1 DO_MONITORING=1 DO_COLOAD=1 DO_PACKAGE=1 KEEP=${TXGUARD_KEEP_WORK:-0} ONLY=
 for arg in "$@"; do
     case $arg in
         --no-apt) DO_APT=0 ;;
         --skip-clients) DO_CLIENTS=0 ;;
         --skip-stress) DO_STRESS=0 ;;
         --skip-model) DO_MODEL=0 ;;
+        --skip-fuzz) DO_FUZZ=0 ;;
         --skip-monitoring) DO_MONITORING=0 ;;
         --skip-coload) DO_COLOAD=0 ;;
         --skip-docs) DO_DOCS=0 ;;
@@ -66,7 +70,7 @@ for arg in "$@"; do
         --skip-package) DO_PACKAGE=0 ;;
         --keep) KEEP=1 ;;
         --only=*) ONLY=",${arg#--only=}," ;;
-        -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
         *) echo "run-all: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -107,6 +111,8 @@ if [ "$DO_APT" -eq 1 ]; then
           pgbadger python3-yaml
           # test/pgindent/run.sh: pgindent's indent (the script comes with PostgreSQL 15's source)
           pg-bsd-indent
+          # test/fuzz/run.sh: clang with libFuzzer and the sanitizers
+          clang-14 libclang-rt-14-dev
           # test/coload/run.sh: the neighbours (pg_stat_statements, auto_explain: postgresql-15)
           postgresql-15-pgaudit postgresql-15-cron postgresql-15-pg-stat-kcache
           postgresql-15-pg-wait-sampling postgresql-15-pg-qualstats
@@ -322,6 +328,12 @@ elif [ "$DO_MODEL" -eq 1 ] && [ -f "$WORK/test/model/run.sh" ]; then
     external model test/model/run.sh
 else
     echo "model: test/model/run.sh not present (or --skip-model), skipped"
+fi
+if ! want fuzz; then :
+elif [ "$DO_FUZZ" -eq 1 ] && [ -f "$WORK/test/fuzz/run.sh" ]; then
+    external fuzz test/fuzz/run.sh
+else
+    echo "fuzz: test/fuzz/run.sh not present (or --skip-fuzz), skipped"
 fi
 if ! want docs; then :
 elif [ "$DO_DOCS" -eq 1 ] && [ -f "$WORK/test/docs/run.sh" ]; then

@@ -44,65 +44,25 @@
 #include "stmtsplit.h"
 #include "traceparent.h"
 
-static inline bool
-is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-		c == '\v';
-}
-
 /*
- * The statement text: leading blanks skipped; it ends where its (last)
- * statement ends, without the semicolons, blanks and comments after it;
- * cut to txguard.max_statement_length bytes.  'partial': the text may end
- * in the middle of a character (the activity text core cut to
+ * The statement text, as txg_split_cut() (stmtsplit.c) chooses it: without
+ * the blanks, semicolons and comments around it, cut to
+ * txguard.max_statement_length bytes.  'partial': the text may end in the
+ * middle of a character (the activity text core cut to
  * track_activity_query_size).
  */
 static void
 capture_statement(TxgRecord *rec, const char *str, int len, bool partial)
 {
-	int			max = txg_max_statement_length;
-	bool		cut;
+	int			start;
+	bool		truncated;
 
-	rec->stmt_truncated = false;
-	rec->statement[0] = '\0';
-	if (str == NULL || len <= 0)
-		return;
-
-	/* whether core cut it: judged on the whole text, blanks included */
-	cut = partial && strnlen(str, len) >=
-		pgstat_track_activity_query_size - MAX_MULTIBYTE_CHAR_LEN;
-
-	while (len > 0 && is_blank(*str))
-	{
-		str++;
-		len--;
-	}
-	/* a NUL inside (it cannot be in a query string, but be safe) */
-	len = strnlen(str, len);
-
-	/*
-	 * An activity text cut at track_activity_query_size may end inside a
-	 * comment or a quote: keep it as it is, but for trailing blanks, rather
-	 * than let the scanner trim it to nothing.
-	 */
-	if (cut)
-	{
-		while (len > 0 && is_blank(str[len - 1]))
-			len--;
-	}
-	else
-		len = txg_split_content_end(str, len);
-
-	if (len > max)
-	{
-		len = pg_mbcliplen(str, len, max);
-		rec->stmt_truncated = true;
-	}
-	else if (partial)
-		len = pg_mbcliplen(str, len, len);	/* no partial last character */
-	memcpy(rec->statement, str, len);
+	len = txg_split_cut(str, len, partial, txg_max_statement_length,
+						pgstat_track_activity_query_size, &start, &truncated);
+	if (len > 0)
+		memcpy(rec->statement, str + start, len);
 	rec->statement[len] = '\0';
+	rec->stmt_truncated = truncated;
 }
 
 /* The functions through which dblink and postgres_fdw relay remote errors */

@@ -14,10 +14,14 @@
  * comments) and the BEGIN ATOMIC ... END body of CREATE FUNCTION or CREATE
  * PROCEDURE, which psql tracks the same way.
  *
+ * txg_split_cut() uses the scanner to choose the part of a statement text
+ * that a record keeps (capture.c copies it).
+ *
  * These functions run inside emit_log_hook: they only read the string, never
  * allocate, never raise an error, and every index is checked against the
  * length, so that any input, however malformed, is safe.  They take no
- * locks and keep no state.
+ * locks and keep no state.  test/fuzz/ runs them on arbitrary input under
+ * AddressSanitizer and checks what they return.
  *
  * IDENTIFICATION
  *	  src/capture/stmtsplit.c
@@ -26,6 +30,7 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "parser/parser.h"
 
 #include "stmtsplit.h"
@@ -431,8 +436,8 @@ txg_split_content_end(const char *s, int len)
 /*
  * txg_split_next(s, len, 0, ...) for a string that plainly holds one
  * statement, without the scanner: no comment, and no semicolon but,
- * perhaps, those that end it, with no quote before them that could hide
- * one.  False when it cannot tell (the caller then scans).
+ * perhaps, those that end it, with no quote or BEGIN (ATOMIC) before them
+ * that could hide one.  False when it cannot tell (the caller then scans).
  */
 bool
 txg_split_single(const char *s, int len, int *start, int *end)
@@ -450,6 +455,10 @@ txg_split_single(const char *s, int len, int *start, int *end)
 	{
 		char		c = s[i];
 
+		/* a BEGIN ATOMIC body may end with a semicolon before its END */
+		if (semi != NULL && (c | 0x20) == 'b' && i + 5 <= stop &&
+			pg_strncasecmp(s + i, "begin", 5) == 0)
+			return false;
 		/* one test for the common character: none of - / ' " $ */
 		if ((unsigned char) (c - '"') > ('/' - '"'))
 			continue;
@@ -467,4 +476,73 @@ txg_split_single(const char *s, int len, int *start, int *end)
 	*start = i;
 	*end = stop;
 	return true;
+}
+
+/*
+ * The part of the statement text s[0..len) that a record keeps: leading
+ * blanks skipped; it ends where its (last) statement ends, without the
+ * semicolons, blanks and comments after it; cut to maxlen bytes on a
+ * character boundary of the database encoding.  A NUL ends the text (it
+ * cannot be in a query string, but be safe).
+ *
+ * 'partial': the text is the backend's activity text, which core cut at
+ * activity_size - 1 bytes (activity_size is track_activity_query_size)
+ * without regard to characters: it may end in the middle of a character,
+ * which is left out.
+ *
+ * Sets *start to the offset in s of the text kept and *truncated to whether
+ * it was cut at maxlen; returns its length, at most maxlen.  NULL or an
+ * empty text keeps nothing.
+ */
+int
+txg_split_cut(const char *s, int len, bool partial, int maxlen,
+			  int activity_size, int *start, bool *truncated)
+{
+	const char *str = s;
+	bool		cut;
+
+	*start = 0;
+	*truncated = false;
+	if (str == NULL || len <= 0)
+		return 0;
+
+	/* whether core cut it: judged on the whole text, blanks included */
+	cut = partial && strnlen(str, len) >=
+		activity_size - MAX_MULTIBYTE_CHAR_LEN;
+
+	while (len > 0 && is_space(*str))
+	{
+		str++;
+		len--;
+	}
+	*start = str - s;
+	/* a NUL inside (it cannot be in a query string, but be safe) */
+	len = strnlen(str, len);
+
+	/*
+	 * No partial last character: left out before the blanks are trimmed, so
+	 * that a blank before it does not end the text.
+	 */
+	if (partial)
+		len = pg_mbcliplen(str, len, len);
+
+	/*
+	 * An activity text cut at track_activity_query_size may end inside a
+	 * comment or a quote: keep it as it is, but for trailing blanks, rather
+	 * than let the scanner trim it to nothing.
+	 */
+	if (cut)
+	{
+		while (len > 0 && is_space(str[len - 1]))
+			len--;
+	}
+	else
+		len = txg_split_content_end(str, len);
+
+	if (len > maxlen)
+	{
+		len = pg_mbcliplen(str, len, maxlen);
+		*truncated = true;
+	}
+	return len;
 }
