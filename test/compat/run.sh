@@ -22,13 +22,16 @@
 #  2. builds it as `postgres` (nice -n 19, make -j2, --enable-cassert --enable-debug
 #     --enable-tap-tests; no readline, zlib, ICU, LLVM or docs) into
 #     /var/cache/txguard-compat/pg-MAJOR; reused when complete.  Steps 1-2 hold
-#     /var/cache/txguard-compat.lock (flock), so that two runs never build the same
-#     cache at once; a caller that already holds that lock is recognised;
+#     /var/cache/txguard-compat.lock (flock) when they write into the cache, so that two
+#     runs never build it at once; a caller that already holds that lock is recognised;
 #  3. copies this repo and the built PostgreSQL into a temp dir owned by postgres (the
 #     cache itself never gets txguard installed, so runs do not disturb each other),
 #     builds txguard with -Werror, installs it into the copy and runs each suite
 #     separately.  Suites (--suites, comma-separated; default regress,isolation,tap):
 #       regress, isolation   make installcheck (temporary instances)
+#       discard              regress again with debug_discard_caches = 1 in every test
+#                            session (14+): catalog cache entries are thrown away at every
+#                            chance, so a pointer kept into one is caught (about 1 minute)
 #       tap                  make installcheck, one prove run per file
 #       model                test/model/run.sh (CI length)  \  with TXG_PG_CONFIG naming the
 #       clients              test/clients/run.sh            /  copy; they use fixed ports, so
@@ -67,16 +70,16 @@ done
 case "$MAJOR" in
   13) SUITE=bullseye; FALLBACK_SUITES="bullseye-security bullseye-updates bullseye-proposed-updates" ;;
   15) SUITE=bookworm; FALLBACK_SUITES="bookworm-security bookworm-updates bookworm-proposed-updates" ;;
-  # 14: no suite carried it on 2026-12-06 (every suite's Sources, the pool and the
-  # archive were checked); the fetch tries sid and experimental and then says where
-  # to put an upstream tree.
+  # 14: no suite carried it on 2026-12-06 (every suite's Sources on the mirror and the
+  # pool were checked); the fetch tries sid and experimental, then says where to put an
+  # upstream tree.
   14) SUITE=sid;      FALLBACK_SUITES="experimental" ;;
   17) SUITE=trixie;   FALLBACK_SUITES="trixie-security trixie-updates trixie-proposed-updates trixie-backports testing sid bookworm-backports" ;;
   18) SUITE=sid;      FALLBACK_SUITES="testing experimental trixie-backports" ;;
-  *) echo "usage: $0 {13|14|15|17|18} [--fetch|--prepare] [--suites=regress,isolation,tap,model,clients] [--results=DIR] [--no-apt]" >&2; exit 2 ;;
+  *) echo "usage: $0 {13|14|15|17|18} [--fetch|--prepare] [--suites=regress,discard,isolation,tap,model,clients] [--results=DIR] [--no-apt]" >&2; exit 2 ;;
 esac
 for s in ${SUITES//,/ }; do
-  case $s in regress|isolation|tap|model|clients) ;; *) echo "compat: unknown suite $s" >&2; exit 2 ;; esac
+  case $s in regress|discard|isolation|tap|model|clients) ;; *) echo "compat: unknown suite $s" >&2; exit 2 ;; esac
 done
 [ "$(id -u)" = 0 ] || { echo "compat: must run as root (apt, runuser)" >&2; exit 2; }
 
@@ -132,9 +135,22 @@ hold_lock() {
 }
 release_lock() { eval "exec $1>&-"; }
 
+# contrib modules the suites use: pg_stat_statements (tests that combine with it) and
+# dblink (the isolation specs drive a session through it)
+CONTRIB="pg_stat_statements dblink"
+STAMP=$PREFIX/.txguard-compat-complete   # written only after the whole build + install succeeded
+ISO=$PREFIX/lib/postgresql/pgxs/src/test/isolation
+# a complete build with everything the suites use: nothing will be written into the cache
+cache_ready() {
+  local m
+  [ -f "$STAMP" ] && [ -x "$PGC" ] && [ -x "$ISO/pg_isolation_regress" ] || return 1
+  for m in $CONTRIB; do [ -f "$("$PGC" --sharedir)/extension/$m.control" ] || return 1; done
+}
+
 install -d -o postgres -g postgres "$CACHE"
+# fetching, building or completing the cache holds the lock; a ready cache is only read
 LOCK=${TXG_COMPAT_LOCK:-/var/cache/txguard-compat.lock}
-hold_lock 8 "$LOCK"
+if [ "$MODE" = --fetch ] || ! cache_ready; then hold_lock 8 "$LOCK"; fi
 
 # ---------------------------------------------------------------- 0. build tools
 need=()
@@ -333,10 +349,6 @@ if [ "$MODE" = --fetch ]; then
   if [ -x "$SRC/configure" ]; then log "source already in $SRC: $(source_info)"; else fetch_source; fi
   exit 0
 fi
-# contrib modules the suites use: pg_stat_statements (tests that combine with it) and
-# dblink (the isolation specs drive a session through it)
-CONTRIB="pg_stat_statements dblink"
-STAMP=$PREFIX/.txguard-compat-complete   # written only after the whole build + install succeeded
 if [ -f "$STAMP" ] && [ -x "$PGC" ]; then
   log "reusing $PREFIX ($("$PGC" --version); source: $(source_info))"
 else
@@ -377,7 +389,6 @@ for m in $CONTRIB; do
   fi
 done
 # PG 13 does not install the isolation tester into pgxs (14+ do): copy it there
-ISO=$PREFIX/lib/postgresql/pgxs/src/test/isolation
 if [ ! -x "$ISO/pg_isolation_regress" ] && [ -x "$SRC/src/test/isolation/pg_isolation_regress" ]; then
   as_pg install -d "$ISO"
   as_pg install -m 755 "$SRC/src/test/isolation/pg_isolation_regress" "$SRC/src/test/isolation/isolationtester" "$ISO/"
@@ -482,6 +493,15 @@ shopt -s nullglob
 want() { [[ ",$SUITES," == *",$1,"* ]]; }
 if want regress; then
   suite regress regress regression.diffs "$TREE/log/postmaster.log" ISOLATION= TAP_TESTS=
+fi
+if want discard; then
+  if [ "$MAJOR" -ge 14 ]; then
+    # PGOPTIONS reaches every session pg_regress opens (not the server's own processes)
+    PGOPTIONS="-c debug_discard_caches=1" \
+      suite discard discard regression.diffs "$TREE/log/postmaster.log" ISOLATION= TAP_TESTS=
+  else
+    echo "=== discard: skipped (debug_discard_caches arrived in 14)"
+  fi
 fi
 if want isolation; then
   suite isolation isolation output_iso/regression.diffs "$TREE/output_iso/log/postmaster.log" REGRESS= TAP_TESTS=
