@@ -51,7 +51,8 @@
 #                    regress,isolation,tap,clients,stress,model,docs,pgindent,monitoring,setup,coload,
 #                    package,cassert)
 # Environment: TXGUARD_SUITE_TIMEOUT (seconds per suite, default 420);
-#   TXGUARD_CASSERT_TIMEOUT (seconds for the whole cassert phase, build included, default 1800);
+#   TXGUARD_CASSERT_TIMEOUT (seconds for the whole cassert phase, build included, default 3000:
+#   a cold build took 19 min on a 2-core machine loaded by other work, 3.5 min when idle);
 #   TXGUARD_COMPAT="13 17 18" also runs test/compat/run.sh for those majors.
 
 set -uo pipefail
@@ -79,7 +80,7 @@ for arg in "$@"; do
         --skip-cassert) DO_CASSERT=0 ;;
         --keep) KEEP=1 ;;
         --only=*) ONLY=",${arg#--only=}," ;;
-        -h|--help) sed -n '2,55p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,56p' "$0"; exit 0 ;;
         *) echo "run-all: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -395,10 +396,10 @@ elif [ "$DO_CASSERT" -eq 1 ] && [ -f "$WORK/test/compat/run.sh" ]; then
     res=$(mktemp -d /tmp/txguard-cassert.XXXXXX)
     ts=$SECONDS fail0=$FAIL
     say "cassert: $cassert_suites on an assert-enabled PostgreSQL 15 (test/compat/run.sh 15)"
-    ( cd "$WORK" && timeout -k 15 "${TXGUARD_CASSERT_TIMEOUT:-1800}" bash test/compat/run.sh 15 \
+    ( cd "$WORK" && timeout -k 15 "${TXGUARD_CASSERT_TIMEOUT:-3000}" bash test/compat/run.sh 15 \
         --suites="$cassert_suites" --results="$res" "${NO_APT[@]}" ) </dev/null 2>&1 | tee "$WORK/cassert.log"
     rc=${PIPESTATUS[0]}
-    [ "$rc" -eq 124 ] && echo "cassert: TIMED OUT after ${TXGUARD_CASSERT_TIMEOUT:-1800} s"
+    [ "$rc" -eq 124 ] && echo "cassert: TIMED OUT after ${TXGUARD_CASSERT_TIMEOUT:-3000} s"
     echo "cassert: $((SECONDS - ts)) s"
     if [ -s "$res/build.tap" ]; then
         echo "cassert-build: $(sed -E 's/^not ok - //' "$res/build.tap" | head -n 1)"
