@@ -135,9 +135,10 @@ hold_lock() {
 }
 release_lock() { eval "exec $1>&-"; }
 
-# contrib modules the suites use: pg_stat_statements (tests that combine with it) and
-# dblink (the isolation specs drive a session through it)
-CONTRIB="pg_stat_statements dblink"
+# contrib modules the suites use: pg_stat_statements (tests that combine with it), dblink
+# (the isolation specs drive a session through it; TAP 150_remote) and postgres_fdw
+# (150_remote: errors relayed from a remote server)
+CONTRIB="pg_stat_statements dblink postgres_fdw"
 STAMP=$PREFIX/.txguard-compat-complete   # written only after the whole build + install succeeded
 ISO=$PREFIX/lib/postgresql/pgxs/src/test/isolation
 # a complete build with everything the suites use: nothing will be written into the cache
