@@ -29,9 +29,9 @@
 #     builds txguard with -Werror, installs it into the copy and runs each suite
 #     separately.  Suites (--suites, comma-separated; default regress,isolation,tap):
 #       regress, isolation   make installcheck (temporary instances)
-#       discard              regress again with debug_discard_caches = 1 in every test
-#                            session (14+): catalog cache entries are thrown away at every
-#                            chance, so a pointer kept into one is caught (about 1 minute)
+#       discard              regress again with debug_discard_caches = 1 on the server
+#                            (14+): catalog cache entries are thrown away at every chance,
+#                            so a pointer kept into one is caught (a few minutes)
 #       tap                  make installcheck, one prove run per file
 #       model                test/model/run.sh (CI length)  \  with TXG_PG_CONFIG naming the
 #       clients              test/clients/run.sh            /  copy; they use fixed ports, so
@@ -455,7 +455,8 @@ suite() {  # PGXS installcheck stops at the first failing suite: run them one by
   rm -f "$TREE/$out"
   # temp instances listen on a unix socket only; still pin their port to 5545x (13->55451 ...)
   as_pg timeout -k 15 "$SUITE_TIMEOUT" env PATH="$PATH" "${MK[@]}" installcheck \
-    EXTRA_REGRESS_OPTS="--port=$((55438 + MAJOR))" "$@" </dev/null > "$WORK/check-$label.log" 2>&1 || st=$?
+    EXTRA_REGRESS_OPTS="--port=$((55438 + MAJOR))${SUITE_CONF:+ --temp-config=$SUITE_CONF}" "$@" \
+    </dev/null > "$WORK/check-$label.log" 2>&1 || st=$?
   cat "$WORK/check-$label.log"
   [ "$st" != 124 ] || echo "$label: TIMED OUT after $SUITE_TIMEOUT s"
   if ! tally "$sname" "$label" "$WORK/check-$label.log" "$st"; then
@@ -497,8 +498,10 @@ if want regress; then
 fi
 if want discard; then
   if [ "$MAJOR" -ge 14 ]; then
-    # PGOPTIONS reaches every session pg_regress opens (not the server's own processes)
-    PGOPTIONS="-c debug_discard_caches=1" \
+    # in the server's configuration, not PGOPTIONS: it is a superuser setting, and the
+    # tests also connect as ordinary roles
+    echo "debug_discard_caches = 1" > "$WORK/discard.conf"
+    SUITE_CONF=$WORK/discard.conf \
       suite discard discard regression.diffs "$TREE/log/postmaster.log" ISOLATION= TAP_TESTS=
   else
     echo "=== discard: skipped (debug_discard_caches arrived in 14)"
