@@ -25,6 +25,14 @@
 #              txguard first and last; what each neighbour does on a failing transaction)
 #   package    test/package/run.sh   (builds the Debian package, installs it, runs regress +
 #              isolation against it, lintian, purges it and puts the make-install files back)
+#   cassert    regress, isolation, tap, model and clients again, on PostgreSQL 15 built from
+#              Debian's source package with --enable-cassert (freed memory is poisoned,
+#              memory contexts are checked, Asserts are on): test/compat/run.sh 15.  The
+#              build is cached in /var/cache/txguard-compat/pg-15 (a cold cache adds 4 to
+#              10 minutes); results are counted as cassert-regress, cassert-isolation,
+#              cassert-tap, cassert-model, cassert-clients (one cassert-build failure if
+#              it cannot build); TXGUARD_CASSERT_DISCARD=1 adds cassert-discard (regress
+#              with debug_discard_caches = 1, 2.5 to 5.5 minutes)
 # and ends with the line "txguard: N passed, N failed"; exit status 0 only if
 # something ran and nothing failed.
 #
@@ -39,10 +47,15 @@
 #   --skip-docs      do not run test/docs/run.sh
 #   --skip-setup     do not run test/setup/run.sh (scripts/setup.sh on port 55449)
 #   --skip-package   do not run test/package/run.sh (it installs and purges a system package)
+#   --skip-cassert   do not build or test on the assert-enabled PostgreSQL 15 (--skip-model
+#                    and --skip-clients also leave out cassert-model, cassert-clients)
 #   --keep           keep the build/test copy (its path is printed)
 #   --only=LIST      run only these suites (comma-separated:
-#                    regress,isolation,tap,clients,stress,model,fuzz,docs,pgindent,monitoring,setup,coload,package)
+#                    regress,isolation,tap,clients,stress,model,fuzz,docs,pgindent,monitoring,setup,
+#                    coload,package,cassert)
 # Environment: TXGUARD_SUITE_TIMEOUT (seconds per suite, default 420);
+#   TXGUARD_CASSERT_TIMEOUT (seconds for the whole cassert phase, build included, default 3000:
+#   a cold build took 19 min on a 2-core machine loaded by other work, 3.5 min when idle);
 #   TXGUARD_COMPAT="13 17 18" also runs test/compat/run.sh for those majors.
 
 set -uo pipefail
@@ -55,7 +68,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
-DO_APT=1 DO_SETUP=1 DO_CLIENTS=1 DO_STRESS=1 DO_MODEL=1 DO_FUZZ=1 DO_DOCS=1 DO_MONITORING=1 DO_COLOAD=1 DO_PACKAGE=1 KEEP=${TXGUARD_KEEP_WORK:-0} ONLY=
+DO_APT=1 DO_SETUP=1 DO_CLIENTS=1 DO_STRESS=1 DO_MODEL=1 DO_FUZZ=1 DO_DOCS=1 DO_MONITORING=1 DO_COLOAD=1 DO_PACKAGE=1 DO_CASSERT=1 KEEP=${TXGUARD_KEEP_WORK:-0} ONLY=
 for arg in "$@"; do
     case $arg in
         --no-apt) DO_APT=0 ;;
@@ -68,9 +81,10 @@ for arg in "$@"; do
         --skip-docs) DO_DOCS=0 ;;
         --skip-setup) DO_SETUP=0 ;;
         --skip-package) DO_PACKAGE=0 ;;
+        --skip-cassert) DO_CASSERT=0 ;;
         --keep) KEEP=1 ;;
         --only=*) ONLY=",${arg#--only=}," ;;
-        -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,60p' "$0"; exit 0 ;;
         *) echo "run-all: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -117,7 +131,9 @@ if [ "$DO_APT" -eq 1 ]; then
           postgresql-15-pgaudit postgresql-15-cron postgresql-15-pg-stat-kcache
           postgresql-15-pg-wait-sampling postgresql-15-pg-qualstats
           # test/package/run.sh: building and checking the Debian package
-          debhelper fakeroot postgresql-all postgresql-server-dev-all lintian)
+          debhelper fakeroot postgresql-all postgresql-server-dev-all lintian
+          # the cassert phase: building PostgreSQL 15 from source (test/compat/run.sh)
+          bison flex)
     # node/npm/java may come from elsewhere (nodesource, a JDK tarball): only add
     # the Debian packages for what is really absent from PATH
     command -v node >/dev/null 2>&1 || want+=(nodejs)
@@ -376,6 +392,48 @@ elif [ "$DO_PACKAGE" -eq 1 ] && [ -f "$WORK/test/package/run.sh" ]; then
     external package test/package/run.sh
 else
     echo "package: test/package/run.sh not present (or --skip-package), skipped"
+fi
+
+# ---------------------------------------------------------------- assert-enabled PostgreSQL 15
+# The same suites on a server that poisons freed memory (CLOBBER_FREED_MEMORY), checks
+# memory contexts and runs its Asserts: test/compat/run.sh 15 builds it once into
+# /var/cache/txguard-compat (under /var/cache/txguard-compat.lock), copies it, installs
+# this tree's txguard into the copy and runs the suites there.  A build that fails is one
+# failure, cassert-build; each suite's tests are counted as cassert-SUITE.
+if ! want cassert; then :
+elif [ "$DO_CASSERT" -eq 1 ] && [ -f "$WORK/test/compat/run.sh" ]; then
+    cassert_suites=regress,isolation,tap
+    [ "${TXGUARD_CASSERT_DISCARD:-0}" != 1 ] || cassert_suites=regress,discard,isolation,tap
+    [ "$DO_MODEL" -eq 0 ] || cassert_suites+=,model
+    [ "$DO_CLIENTS" -eq 0 ] || cassert_suites+=,clients
+    res=$(mktemp -d /tmp/txguard-cassert.XXXXXX)
+    ts=$SECONDS fail0=$FAIL
+    say "cassert: $cassert_suites on an assert-enabled PostgreSQL 15 (test/compat/run.sh 15)"
+    ( cd "$WORK" && timeout -k 15 "${TXGUARD_CASSERT_TIMEOUT:-3000}" bash test/compat/run.sh 15 \
+        --suites="$cassert_suites" --results="$res" "${NO_APT[@]}" ) </dev/null 2>&1 | tee "$WORK/cassert.log"
+    rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 124 ] && echo "cassert: TIMED OUT after ${TXGUARD_CASSERT_TIMEOUT:-3000} s"
+    echo "cassert: $((SECONDS - ts)) s"
+    if [ -s "$res/build.tap" ]; then
+        echo "cassert-build: $(sed -E 's/^not ok - //' "$res/build.tap" | head -n 1)"
+        FAIL=$((FAIL + 1)); FAILED_NAMES+=(cassert-build)
+    else
+        for s in ${cassert_suites//,/ }; do
+            if [ -f "$res/$s.tap" ]; then
+                count "$res/$s.tap" '^ok - ' '^not ok - ' "cassert-$s"
+            else
+                echo "cassert-$s: no result (the run stopped before it)"
+                FAIL=$((FAIL + 1)); FAILED_NAMES+=("cassert-$s")
+            fi
+        done
+    fi
+    if [ "$rc" -ne 0 ] && [ "$FAIL" -eq "$fail0" ]; then
+        echo "cassert: exited with status $rc without a failing test line -> counted as 1 failure"
+        FAIL=$((FAIL + 1)); FAILED_NAMES+=(cassert)
+    fi
+    rm -rf "$res"
+else
+    echo "cassert: test/compat/run.sh not present (or --skip-cassert), skipped"
 fi
 
 # ---------------------------------------------------------------- other majors

@@ -23,7 +23,7 @@
  * it was armed, then every tenth of it (10 ms to 1 s).  The handler runs in
  * signal context: it reads only its own sig_atomic_t flag, the backend's
  * own wait event (a 4-byte word only this backend writes) and, where the
- * backend's activity entry is available (14 and later, with
+ * backend's activity entry is used (15 and later, with
  * track_activities on), that entry's state and the time it entered it
  * (only this backend writes them; a write in progress makes the handler
  * look again at the next tick).  The session must be waiting for its
@@ -33,8 +33,8 @@
  * administrator command", which emit_log_hook recognises
  * (txg_timeout_ended_session) and rewrites (annotate.c).  Otherwise it
  * looks again at the next tick.  Without the activity entry (track_activities
- * off, or PostgreSQL 13) waiting for the client counts as idle, from the
- * moment the timer was armed; on 13 the timer is a one-shot.
+ * off, or PostgreSQL 13 and 14) waiting for the client counts as idle, from
+ * the moment the timer was armed; on 13 and 14 the timer is a one-shot.
  *
  * Only client backends ever arm the timer.  No locks are taken here.
  *

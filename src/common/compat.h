@@ -132,10 +132,10 @@
 #endif
 
 /*
- * 14 added enable_timeout_every().  On 13 the idle timer is a one-shot; see
- * idle_timeout.c for what that costs.
+ * 15 added enable_timeout_every() (for log_startup_progress_interval).  On 13
+ * and 14 the idle timer is a one-shot; see idle_timeout.c for what that costs.
  */
-#if PG_VERSION_NUM >= 140000
+#if PG_VERSION_NUM >= 150000
 #define TXG_HAVE_PERIODIC_TIMEOUT 1
 #endif
 

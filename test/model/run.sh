@@ -8,8 +8,10 @@
 #   --scripts N    a fixed number of scripts instead of a duration
 #   --keep         keep the scratch dir (cluster, server log, mismatching scripts)
 #
-# Runs as root, with the txguard already installed in /usr/lib/postgresql/15/lib
-# (it does not build or install anything): creates a throwaway cluster as the
+# Runs as root, with txguard already installed into the PostgreSQL under test
+# (it does not build or install anything): the system's PostgreSQL 15, or the
+# installation whose pg_config $TXG_PG_CONFIG names (test/compat/run.sh uses
+# that for an assert-enabled build).  Creates a throwaway cluster as the
 # 'postgres' OS user (port $TXM_PORT, default 55460; txguard preloaded,
 # max_prepared_transactions = 10), runs test/model/run.py against it, stops it.
 # Output: "ok - model: ..." or "not ok - model: ..." (and "not ok - model setup"
@@ -17,9 +19,12 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-BIN=/usr/lib/postgresql/15/bin
-SO=/usr/lib/postgresql/15/lib/txguard.so
-CONTROL=/usr/share/postgresql/15/extension/txguard.control
+# which PostgreSQL installation: its pg_config (default: the system's 15)
+PGC=${TXG_PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+[ -x "$PGC" ] || { echo "run.sh: $PGC not found"; echo "not ok - model setup ($PGC not found)"; exit 1; }
+BIN=$("$PGC" --bindir)
+SO=$("$PGC" --pkglibdir)/txguard.so
+CONTROL=$("$PGC" --sharedir)/extension/txguard.control
 PY=/usr/bin/python3
 PORT=${TXM_PORT:-55460}
 DURATION=50 SEED=${TXM_SEED:-20261203} SCRIPTS="" KEEP=${KEEP:-0}
@@ -34,7 +39,7 @@ while [ $# -gt 0 ]; do
     --scripts=*) SCRIPTS=${1#*=} ;;
     --keep) KEEP=1 ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -101,7 +106,7 @@ log_line_prefix = '%m [%p] '
 EOF
 as_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null 2>&1 ||
   { tail -n 30 "$LOG"; die "PostgreSQL did not start"; }
-echo "# cluster: $DATA on 127.0.0.1:$PORT (socket $SCRATCH/sock), log $LOG"
+echo "# cluster: $DATA on 127.0.0.1:$PORT (socket $SCRATCH/sock), log $LOG; server $BIN/postgres ($("$BIN/postgres" --version))"
 
 ARGS=(--port "$PORT" --socket-dir "$SCRATCH/sock" --seed "$SEED" --out "$SCRATCH/mismatches"
       --tap --shrink-max 6 --shrink-budget 6)
