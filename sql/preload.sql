@@ -27,7 +27,10 @@ SELECT count(*) FROM txguard_stats WHERE datname = current_database();
 -- abort, but not kept in the shared history (txguard.track = blocks)
 SELECT sqlstate, in_block, ended_by FROM txguard_last_abort();
 SELECT history_size, history_written, history_overwritten, history_dropped,
-       stats_entries >= 1 AS stats_counted, stats_dropped, errors_visible
+       stats_entries >= (SELECT count(*) FROM txguard_stats
+                         WHERE datname = current_database())
+         AS stats_counted,
+       stats_dropped, errors_visible
   FROM txguard_info();
 
 -- the functions, views and type of the extension, and what PUBLIC may do
