@@ -80,7 +80,7 @@ SKIP:
 {
 	# PostgreSQL 13 has no pgStatSessionEndCause: there the two cannot be
 	# told apart, and the timer wins (README, Compatibility)
-	skip 'PostgreSQL 13 cannot tell a SIGTERM from the timer', 8
+	skip 'PostgreSQL 13 cannot tell a SIGTERM from the timer', 9
 	  if $node->safe_psql('postgres', 'SHOW server_version_num') < 140000;
 	my $s = $node->background_psql('postgres', on_error_stop => 0);
 	$s->query_safe("SET application_name = 'txg_race'");
@@ -89,6 +89,12 @@ SKIP:
 	my $pid = $s->query_safe('SELECT pg_backend_pid()');
 	$s->query_safe('BEGIN');
 	$s->query('INSERT INTO t VALUES (1)');
+	# the backend sets its wait event just after sending the answer: wait
+	# for it, then stop the backend there (it stays idle meanwhile)
+	ok( $node->poll_query_until(
+			'postgres',
+			"SELECT wait_event = 'ClientRead' FROM pg_stat_activity WHERE pid = $pid"),
+		'race: the aborted session waits for its client');
 	kill 'STOP', $pid;
 	# a stopped backend's wait event is the one it stopped in
 	is( $node->safe_psql(
