@@ -229,6 +229,25 @@ suite_level_failure() {  # <rc> <name>
         FAIL=$((FAIL + 1)); FAILED_NAMES+=("$2")
     fi
 }
+# A suite that reported fewer tests than it has (none at all, say, after an
+# empty test list or a runner that stopped early) proves nothing: each missing
+# result is a failure, whatever the exit status.  <expected count>:
+# without a count, at least one test line is expected.
+missing_tests() {  # <rc> <name> [expected]
+    local rc=$1 name=$2 want=${3:-1} got=$((LAST_P + LAST_F))
+    # a failed run without a failing test line was counted once already
+    [ "$rc" -ne 0 ] && [ "$LAST_F" -eq 0 ] && return 0
+    if [ "$got" -lt "$want" ]; then
+        echo "$name: $got test result(s) reported, $want expected -> $((want - got)) counted as failed (a suite that runs no test fails)"
+        FAIL=$((FAIL + want - got)); FAILED_NAMES+=("$name:missing-results")
+    fi
+}
+# The tests a PGXS variable of the Makefile lists (REGRESS, ISOLATION): their count.
+make_list_count() {  # <variable>
+    printf 'txg-print-list:\n\t@echo $(%s)\n' "$1" >"$WORK/.txg-list.mk"
+    as_pg make -C "$WORK" --no-print-directory -s -f Makefile -f .txg-list.mk txg-print-list \
+        </dev/null 2>/dev/null | wc -w
+}
 # pg_regress 15: "test foo                          ... ok           12 ms"
 #                "test foo                          ... FAILED       12 ms"
 #                "     foo ... ok" (parallel groups)
@@ -265,6 +284,7 @@ if ! want regress; then :
 elif have 'sql/*.sql'; then
     installcheck regress ISOLATION= TAP_TESTS=
     count "$WORK/regress.log" "$RE_PGR_OK" "$RE_PGR_FAIL" regress
+    missing_tests "$SUITE_RC" regress "$(make_list_count REGRESS)"
     if [ "$SUITE_RC" -ne 0 ]; then
         show_file "$WORK/regression.diffs"
         show_tail "$WORK/log/postmaster.log" 60
@@ -280,6 +300,7 @@ if ! want isolation; then :
 elif have 'test/isolation/specs/*.spec'; then
     installcheck isolation REGRESS= TAP_TESTS=
     count "$WORK/isolation.log" "$RE_PGR_OK" "$RE_PGR_FAIL" isolation
+    missing_tests "$SUITE_RC" isolation "$(make_list_count ISOLATION)"
     if [ "$SUITE_RC" -ne 0 ]; then
         show_file "$WORK/output_iso/regression.diffs"
         show_tail "$WORK/output_iso/log/postmaster.log" 60
@@ -298,6 +319,8 @@ elif have 'test/t/*.pl'; then
     installcheck tap REGRESS= ISOLATION=
     RE_TAP_FAIL='^[^[:space:]]+\.pl +\((Wstat|Tests)'
     count "$WORK/tap.log" '^[^[:space:]]+\.pl \.+ ok' "$RE_TAP_FAIL" tap
+    # a file that skipped all its tests ("... skipped: why") ran none
+    missing_tests "$SUITE_RC" tap "$(compgen -G "$WORK/test/t/*.pl" | wc -l)"
     if [ "$SUITE_RC" -ne 0 ]; then
         for t in $(grep -E "$RE_TAP_FAIL" "$WORK/tap.log" | sed -E 's/ .*//' | sort -u); do
             b=$(basename "$t" .pl)
@@ -321,11 +344,10 @@ external() {  # <name> <script> [args]
     [ "$rc" -eq 124 ] && echo "$name: TIMED OUT after $SUITE_TIMEOUT s"
     echo "$name: $((SECONDS - ts)) s"
     count "$log" '^ok - ' '^not ok - ' "$name"
-    if [ "$LAST_P" -eq 0 ] && [ "$LAST_F" -eq 0 ] && [ "$rc" -eq 0 ]; then
-        # no per-test lines: the script as a whole is one test
-        PASS=$((PASS + 1)); echo "$name: exit status 0 -> counted as 1 pass"
-    fi
     suite_level_failure "$rc" "$name"
+    # every suite prints one "ok - " line per test: none at all is a failure,
+    # even with exit status 0
+    missing_tests "$rc" "$name"
 }
 if ! want clients; then :
 elif [ "$DO_CLIENTS" -eq 1 ] && [ -f "$WORK/test/clients/run.sh" ]; then
@@ -449,6 +471,7 @@ for major in ${TXGUARD_COMPAT:-}; do
     rc=${PIPESTATUS[0]}
     count "$log" '^ok: ' '^FAILED: ' "compat$major"
     suite_level_failure "$rc" "compat$major"
+    missing_tests "$rc" "compat$major"
 done
 
 finish

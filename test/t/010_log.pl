@@ -526,7 +526,9 @@ SKIP:
 	for (my $i = 0; $i < 10 * $PostgreSQL::Test::Utils::timeout_default; $i++)
 	{
 		my @recs;
-		foreach my $line (split /\n/, slurp_file($jsonfile))
+		# the syslogger may be writing the last line: read whole lines only
+		(my $text = slurp_file($jsonfile)) =~ s/[^\n]*\z//;
+		foreach my $line (split /\n/, $text)
 		{
 			my $r = eval { decode_json($line) };
 			die "not a JSON line in $jsonfile: $line" unless defined $r;

@@ -135,8 +135,11 @@ like(
 	'terminate: server log has core\'s FATAL without DETAIL');
 
 # --- core's idle_in_transaction_session_timeout ---------------------------------
+# The test needs core's timeout to fire eventually, and only after
+# aborted_session() has seen the session listed (one psql run, which took
+# more than 500 ms on a loaded machine): 3 s leaves room for that.
 $offset = -s $node->logfile;
-($s, $pid) = aborted_session('txg_iit', "SET idle_in_transaction_session_timeout = '500ms'");
+($s, $pid) = aborted_session('txg_iit', "SET idle_in_transaction_session_timeout = '3s'");
 wait_gone($pid, 'idle_in_transaction_session_timeout');
 $err = last_words($s);
 like(

@@ -122,8 +122,16 @@ $primary->safe_psql('postgres', q(
 CREATE EXTENSION txguard;
 CREATE TABLE t (id int PRIMARY KEY);
 INSERT INTO t VALUES (1);
-CREATE TABLE conflict_cancel (id int);
-INSERT INTO conflict_cancel VALUES (1);
+CREATE TABLE conflict_cancel_1 (id int);
+INSERT INTO conflict_cancel_1 VALUES (1);
+CREATE TABLE conflict_cancel_2 (LIKE conflict_cancel_1);
+INSERT INTO conflict_cancel_2 VALUES (1);
+CREATE TABLE conflict_cancel_3 (LIKE conflict_cancel_1);
+INSERT INTO conflict_cancel_3 VALUES (1);
+CREATE TABLE conflict_cancel_4 (LIKE conflict_cancel_1);
+INSERT INTO conflict_cancel_4 VALUES (1);
+CREATE TABLE conflict_cancel_5 (LIKE conflict_cancel_1);
+INSERT INTO conflict_cancel_5 VALUES (1);
 CREATE TABLE conflict_sub (id int);
 INSERT INTO conflict_sub VALUES (1);
 CREATE DATABASE doomed;
@@ -258,35 +266,56 @@ is( $primary->safe_psql('postgres',
 # ---------------------------------------------------------------------------
 # A recovery conflict cancels a statement in a transaction block
 # ---------------------------------------------------------------------------
+# A race in core (15's postgres.c and standby.c): until the conflicting
+# backend's virtual transaction is gone, the startup process signals it
+# again every 5 ms.  A second signal that lands after the backend took the
+# first one (the 40001) but before its abort made the block "aborted" is
+# not ignored, and core ends the session with a FATAL as soon as it waits
+# for its client: the block never reaches a 25P02.  On a loaded machine
+# that happened (the FATAL 5 ms after the 40001).  Such a try says nothing
+# about txguard: it is made again, with a new session and a new table, up
+# to 5 times.
 {
-	my $offset = -s $standby->logfile;
-	my ($s, $pid) = session($standby, 'txg_conflict_cancel');
-	push @client_pids, $pid;
-	run($s, 'BEGIN');
-	my ($out) = run($s, 'SELECT count(*) FROM conflict_cancel');
-	is($out, '1', 'conflict cancel: the transaction has read the table (and holds its lock)');
-	# statement 2 runs while the primary drops the table
-	$s->{stderr} = '';
-	$s->{stdin} .= "SELECT pg_sleep(300);\n\\echo sleep_ended\n";
-	$s->{run}->pump_nb;
-	ok( $standby->poll_query_until('postgres',
-			"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $pid AND state = 'active' AND query LIKE 'SELECT pg_sleep(300)%')"),
-		'conflict cancel: the standby session is running pg_sleep');
-	$primary->safe_psql('postgres', 'DROP TABLE conflict_cancel');
-	$s->query_until(qr/sleep_ended\n/, '');
-	my $err = $s->{stderr};
-	# the DROP's lock, or (should the primary prune a catalog page first) a snapshot
-	like($err,
-		qr/ERROR:  40001: canceling statement due to conflict with recovery\nDETAIL:  (?:User was holding a relation lock for too long|User query might have needed to see row versions that must be removed)\.\n/,
-		'conflict cancel: core cancels the statement with 40001');
-	my $core_detail = detail_after($err, '40001') // 'none';
-	$primary->wait_for_catchup($standby);
+	my ($s, $pid, $offset, $err, $err1, $core_detail, $table);
+	foreach my $try (1 .. 5)
+	{
+		$table = "conflict_cancel_$try";
+		$offset = -s $standby->logfile;
+		($s, $pid) = session($standby, 'txg_conflict_cancel');
+		push @client_pids, $pid;
+		run($s, 'BEGIN');
+		my ($out) = run($s, "SELECT count(*) FROM $table");
+		is($out, '1', "conflict cancel: the transaction has read $table (and holds its lock)");
+		# statement 2 runs while the primary drops the table
+		$s->{stderr} = '';
+		$s->{stdin} .= "SELECT pg_sleep(300);\n\\echo sleep_ended\n";
+		$s->{run}->pump_nb;
+		ok( $standby->poll_query_until('postgres',
+				"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $pid AND state = 'active' AND query LIKE 'SELECT pg_sleep(300)%')"),
+			'conflict cancel: the standby session is running pg_sleep');
+		$primary->safe_psql('postgres', "DROP TABLE $table");
+		$s->query_until(qr/sleep_ended\n/, '');
+		$err = $s->{stderr};
+		# the DROP's lock, or (should the primary prune a catalog page first) a snapshot
+		like($err,
+			qr/ERROR:  40001: canceling statement due to conflict with recovery\nDETAIL:  (?:User was holding a relation lock for too long|User query might have needed to see row versions that must be removed)\.\n/,
+			'conflict cancel: core cancels the statement with 40001');
+		$core_detail = detail_after($err, '40001') // 'none';
+		$primary->wait_for_catchup($standby);
+		# the first command after the cancel: a 25P02, or core's late FATAL
+		$err1 = eval { (run($s, 'SELECT 1'))[1] };
+		last if defined $err1 && $err1 !~ /FATAL:  40001: terminating connection due to conflict with recovery/;
+		note("conflict cancel, try $try: core ended the session after the 40001 (its "
+			  . "second signal); trying again\n" . ($err1 // $s->{stderr}));
+		ok(wait_gone($standby, $pid), "conflict cancel, try $try: the session ended");
+		eval { $s->{run}->finish; };
+	}
 	my $cause = cause_re(2, '40001', 'canceling statement due to conflict with recovery',
 		$core_detail, 'SELECT pg_sleep(300)');
 	my @details;
 	foreach my $q ('SELECT 1', 'SELECT 2')
 	{
-		(undef, $err) = run($s, $q);
+		$err = $q eq 'SELECT 1' ? $err1 // '' : (run($s, $q))[1];
 		like($err, qr/ERROR:  25P02: \Q$MSG_25P02\E/, "conflict cancel: $q gets 25P02");
 		push @details, detail_after($err, '25P02') // '';
 	}
@@ -398,8 +427,17 @@ is( $primary->safe_psql('postgres',
 	my @foreign = grep { !$mine{$_} } @hist;
 	is("@foreign", '', 'the standby\'s history holds only the test\'s client sessions');
 
-	# 2 s with the server-wide timeout: the other processes are all still there
-	sleep 2;
+	# Rather than a fixed sleep: a client session aborted now, with the
+	# server-wide timeout, is terminated; the other processes have had the
+	# setting since before its abort, so a timer armed for any of them
+	# would have expired by then.
+	my ($c, $cpid) = session($standby, 'txg_control');
+	push @client_pids, $cpid;
+	run($c, 'BEGIN');
+	run($c, 'SELECT 1/0');
+	ok(wait_gone($standby, $cpid),
+		'a client session left in an aborted block is terminated by the server-wide timeout');
+	last_words($c);
 	is($standby->safe_psql('postgres', $others_q), $standby_others,
 		'startup, walreceiver and the other background processes of the standby kept their pids');
 	is($primary->safe_psql('postgres', $others_q), $primary_others,

@@ -17,7 +17,6 @@ use strict;
 use warnings;
 
 use IPC::Run;
-use Time::HiRes qw(usleep);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -72,26 +71,50 @@ for my $mode ('off', 'detail')
 # stopped while it waits for its client; the timer expires meanwhile (its
 # SIGALRM stays pending), then pg_terminate_backend() sends SIGTERM, and
 # only then does the backend run again and handle both.
+#
+# The timeout (5 s) only has to expire after SIGSTOP, which follows the
+# abort by a round trip: on a loaded machine 500 ms were not enough.  When
+# it has expired is read from the server's clock: the session's idle_since
+# (the moment the timer was armed) plus the timeout.
 SKIP:
 {
 	# PostgreSQL 13 has no pgStatSessionEndCause: there the two cannot be
 	# told apart, and the timer wins (README, Compatibility)
-	skip 'PostgreSQL 13 cannot tell a SIGTERM from the timer', 6
+	skip 'PostgreSQL 13 cannot tell a SIGTERM from the timer', 9
 	  if $node->safe_psql('postgres', 'SHOW server_version_num') < 140000;
 	my $s = $node->background_psql('postgres', on_error_stop => 0);
 	$s->query_safe("SET application_name = 'txg_race'");
 	$s->query_safe(
-		"SET txguard.idle_in_aborted_transaction_timeout = '500ms'");
+		"SET txguard.idle_in_aborted_transaction_timeout = '5s'");
 	my $pid = $s->query_safe('SELECT pg_backend_pid()');
 	$s->query_safe('BEGIN');
 	$s->query('INSERT INTO t VALUES (1)');
+	# the backend sets its wait event just after sending the answer: wait
+	# for it, then stop the backend there (it stays idle meanwhile)
+	ok( $node->poll_query_until(
+			'postgres',
+			"SELECT wait_event = 'ClientRead' FROM pg_stat_activity WHERE pid = $pid"),
+		'race: the aborted session waits for its client');
+	kill 'STOP', $pid;
+	# a stopped backend's wait event is the one it stopped in
 	is( $node->safe_psql(
 			'postgres',
 			"SELECT wait_event FROM pg_stat_activity WHERE pid = $pid"),
 		'ClientRead',
-		'race: the aborted session waits for its client');
-	kill 'STOP', $pid;
-	usleep(1_200_000);		# the 500 ms timer expires while stopped
+		'race: the aborted session was stopped while waiting for its client');
+	is( $node->safe_psql(
+			'postgres',
+			"SELECT clock_timestamp() < idle_since + interval '5 s' "
+			  . "FROM txguard_aborted_sessions WHERE pid = $pid"),
+		't',
+		'race: stopped before its timer expired');
+	# the timer expires while stopped: wait on the server's clock, with
+	# 200 ms for the arming, which follows idle_since by a few microseconds
+	ok( $node->poll_query_until(
+			'postgres',
+			"SELECT clock_timestamp() > idle_since + interval '5.2 s' "
+			  . "FROM txguard_aborted_sessions WHERE pid = $pid"),
+		'race: its timer has expired');
 	$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 	kill 'CONT', $pid;
 	ok( $node->poll_query_until(
@@ -160,6 +183,9 @@ ROLLBACK;
 
 # ---------------------------------------------------------------------
 # A ring writer delayed between claiming and writing (history_size = 4).
+# The delay (10 s) only has to outlast the fast writers' five aborts (one
+# psql run, well under a second unless the machine is loaded); the slow
+# writer's statement still running once they are done says it did.
 {
 	my $written = $node->safe_psql('postgres',
 		'SELECT history_written FROM txguard_info()');
@@ -168,7 +194,7 @@ ROLLBACK;
 		[
 			'psql', '-X', '-d', $node->connstr('postgres'), '-c',
 			"SET application_name = 'txg_slow'; "
-			  . "SET txguard.debug_ring_delay = '4s'; "
+			  . "SET txguard.debug_ring_delay = '10s'; "
 			  . 'BEGIN; INSERT INTO t VALUES (1); '
 		],
 		'>', \$stdout, '2>', \$stderr);
@@ -180,6 +206,11 @@ ROLLBACK;
 		"SET application_name = 'txg_fast';\n"
 		  . "BEGIN;\nSELECT 1/0;\nROLLBACK;\n" x 5,
 		on_error_stop => 0);
+	is( $node->safe_psql(
+			'postgres',
+			"SELECT state FROM pg_stat_activity WHERE application_name = 'txg_slow'"),
+		'active',
+		'ring: the slow writer was still delayed when the fast ones were done');
 	$slow->finish;
 	is( $node->safe_psql(
 			'postgres',
