@@ -37,8 +37,10 @@ DATA = txguard--1.0.sql txguard--1.0--1.1.sql txguard--1.1--1.2.sql
 PGFILEDESC = "txguard - explain and contain aborted transactions"
 
 # Only what the server looks up is exported (PGDLLEXPORT, src/common/
-# compat.h), as PostgreSQL 16 and later build every extension.
-override PG_CFLAGS += -fvisibility=hidden
+# compat.h), as PostgreSQL 16 and later build every extension; link-time
+# optimisation lets the hooks inline what they call in other files (the
+# success path is a few dozen instructions: BENCHMARKS.md).
+override PG_CFLAGS += -fvisibility=hidden -flto=auto
 
 PG_CPPFLAGS = -I$(srcdir)/src -I$(srcdir)/src/common -I$(srcdir)/src/store \
 	-I$(srcdir)/src/capture
