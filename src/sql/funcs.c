@@ -532,7 +532,8 @@ put_abort(RowState *st, const TxgRecord *rec)
 				 blocker_state_name((TxgBlockerState) rec->blocker_state));
 		set_text(values, nulls, i++, visible ? rec->lock_waited : NULL);
 		set_int4_or_null(values, nulls, i++, found ? rec->blocker_pid : 0);
-		if (found)
+		/* (PostgreSQL 13 knows the blocker's pid only) */
+		if (found && OidIsValid(rec->blocker_userid))
 			values[i++] = ObjectIdGetDatum(rec->blocker_userid);
 		else
 			nulls[i++] = true;
