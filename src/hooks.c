@@ -166,7 +166,7 @@ backend_init(void)
  * materialised at COMMIT runs under its own holdable portal.
  */
 static inline bool
-toplevel_portal_text(const char *src)
+toplevel_portal_text(const char *src, CommandDest dest)
 {
 	Portal		portal = ActivePortal;
 
@@ -174,9 +174,15 @@ toplevel_portal_text(const char *src)
 		src != portal->sourceText || portal->status != PORTAL_ACTIVE ||
 		(portal->cursorOptions & CURSOR_OPT_HOLD) != 0)
 		return false;
-	/* (a parallel worker runs its query under no portal) */
+
+	/*
+	 * (A parallel worker runs its query under no portal.)  Only an Execute
+	 * message sends a query's rows to DestRemoteExecute: then the text is the
+	 * copy of the portal's without comparing them.
+	 */
 	return src == debug_query_string ||
-		(debug_query_string != NULL && strcmp(src, debug_query_string) == 0);
+		(debug_query_string != NULL &&
+		 (dest == DestRemoteExecute || strcmp(src, debug_query_string) == 0));
 }
 
 /* The start of a top-level statement: a safe point for episode.c */
@@ -229,7 +235,7 @@ statement_kind(Node *stmt)
 static void
 txg_ExecutorRun(TXG_EXECUTORRUN_ARGS)
 {
-	if (toplevel_portal_text(queryDesc->sourceText) &&
+	if (toplevel_portal_text(queryDesc->sourceText, queryDesc->dest->mydest) &&
 		!ScanDirectionIsNoMovement(direction))
 	{
 		statement_starts();
@@ -310,7 +316,8 @@ txg_ProcessUtility(TXG_PROCESSUTILITY_ARGS)
 	bool		toplevel;
 
 	toplevel = (context == PROCESS_UTILITY_TOPLEVEL &&
-				toplevel_portal_text(queryString));
+				toplevel_portal_text(queryString,
+									 dest != NULL ? dest->mydest : DestNone));
 
 	if (toplevel)
 	{
