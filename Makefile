@@ -70,7 +70,7 @@ PROVE_TESTS = test/t/*.pl
 # history and statistics.
 ifdef TXGUARD_RUNNING
 REGRESS = setup capture savepoints ordinals plpgsql implicit exits stats privileges \
-	timeout_guc
+	timeout_guc schema withhold attribution failures policy
 REGRESS_OPTS =
 ISOLATION =
 TAP_TESTS =
