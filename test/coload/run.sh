@@ -277,7 +277,7 @@ TX_SQL="\\set VERBOSITY verbose
 SELECT pg_backend_pid() AS pid \\gset
 \\echo probe-pid :pid
 SELECT pg_sleep(0.3) AS coload_wait;
-SET txguard.log_aborts = all;
+SET txguard.log_aborts = 'all';
 BEGIN;
 SELECT count(*) AS coload_probe FROM t WHERE id = 1;
 INSERT INTO t VALUES (1);
