@@ -42,28 +42,9 @@ import urllib.request
 
 import yaml
 
-passed = 0
-failed = 0
+import checks
+from checks import fail, finish, ok
 
-
-def ok(msg):
-    global passed
-    passed += 1
-    print("  ok: " + msg)
-
-
-def fail(msg, shows=None):
-    global failed
-    failed += 1
-    print("  FAIL: " + msg)
-    if shows is not None:
-        for line in str(shows).splitlines()[:40]:
-            print("        " + line)
-
-
-def finish():
-    print("%d checks passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed or not passed else 0)
 
 
 def load(path):
@@ -212,7 +193,7 @@ def cmd_lint(path):
                 fail("%s target %s: instant query in a time series panel" % (where, t.get("refId")))
             if p.get("type") == "table" and not t.get("instant"):
                 fail("%s target %s: a table's query should be instant" % (where, t.get("refId")))
-    if failed == 0:
+    if checks.failed == 0:
         ok("%d panels, %d queries: datasource ${datasource}, variables defined, labels bounded"
            % (len(ps), ntargets))
     finish()

@@ -34,23 +34,7 @@ import urllib.request
 
 import yaml
 
-passed = 0
-failed = 0
-
-
-def ok(msg):
-    global passed
-    passed += 1
-    print("  ok: " + msg)
-
-
-def fail(msg, shows=None):
-    global failed
-    failed += 1
-    print("  FAIL: " + msg)
-    if shows is not None:
-        for line in str(shows).splitlines()[:40]:
-            print("        " + line)
+from checks import fail, finish, ok
 
 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$')
@@ -220,8 +204,7 @@ def main():
     scrape, rules, url, deadline, db, qid, calls = a
     scrape_checks(scrape, db, qid, calls, time.time())
     prom_checks(rules, url, float(deadline), db, qid)
-    print("%d checks passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed or not passed else 0)
+    finish()
 
 
 if __name__ == "__main__":

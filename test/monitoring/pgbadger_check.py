@@ -17,6 +17,8 @@ import os
 import re
 import sys
 
+from checks import fail, finish, ok
+
 TABLE = "t"
 # One aborted block per entry: (session, SQL, how it ends, condition, SQLSTATE, ignored
 # commands, core's primary message of the cause).  The first block's 25P02 is the one pgBadger
@@ -76,34 +78,12 @@ def normalize(msg):
     return re.sub(r'\([^\)]+\)', '(...)', msg)
 
 
-failed = 0
-passed = 0
-
-
-def ok(msg):
-    global passed
-    passed += 1
-    print("  ok: " + msg)
-
-
-def fail(msg, shows=None):
-    global failed
-    failed += 1
-    print("  FAIL: " + msg)
-    if shows is not None:
-        print("        shows: " + str(shows))
-
-
 def check(label, got, exp):
     if got == exp:
         ok("%s = %r" % (label, exp))
     else:
         fail("%s: expected %r" % (label, exp), repr(got))
 
-
-def finish():
-    print("%d checks passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed or not passed else 0)
 
 
 def opts(argv):

@@ -33,28 +33,7 @@ import tempfile
 
 import yaml
 
-passed = 0
-failed = 0
-
-
-def ok(msg):
-    global passed
-    passed += 1
-    print("  ok: " + msg)
-
-
-def fail(msg, shows=None):
-    global failed
-    failed += 1
-    print("  FAIL: " + msg)
-    if shows is not None:
-        for line in str(shows).splitlines()[:60]:
-            print("        " + line)
-
-
-def finish():
-    print("%d checks passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed or not passed else 0)
+from checks import fail, finish, ok
 
 
 def rules_of(path):
