@@ -109,3 +109,45 @@ txg_record_copy(TxgRecord *dst, const TxgRecord *src)
 	copy_used(dst->lock_waited, src->lock_waited);
 	copy_used(dst->statement, src->statement);
 }
+
+/* A text field ends inside its array, and nothing follows its end */
+static void
+tidy_text(char *field, Size size)
+{
+	Size		len;
+
+	field[size - 1] = '\0';
+	len = strlen(field);
+	memset(field + len, 0, size - len);
+}
+
+/*
+ * Make every text of a record end inside its array, whatever its bytes
+ * (a record read from the persistence file), and zero what follows each
+ * end (a record copied up to its ends keeps older bytes there: they are not
+ * written to the file).
+ */
+void
+txg_record_tidy(TxgRecord *rec)
+{
+#define TIDY(field) tidy_text(rec->field, sizeof(rec->field))
+	TIDY(backend_desc);
+	TIDY(trace_id);
+	TIDY(span_id);
+	TIDY(appname);
+	TIDY(client_addr);
+	TIDY(message);
+	TIDY(detail);
+	TIDY(hint);
+	TIDY(context);
+	TIDY(schema_name);
+	TIDY(table_name);
+	TIDY(column_name);
+	TIDY(datatype_name);
+	TIDY(constraint_name);
+	TIDY(internal_query);
+	TIDY(blocker_appname);
+	TIDY(blocker_statement);
+	TIDY(lock_waited);
+#undef TIDY
+}

@@ -130,6 +130,7 @@ extern Size txg_record_size(void);
  * text field is never read).
  */
 extern void txg_record_copy(TxgRecord *dst, const TxgRecord *src);
+extern void txg_record_tidy(TxgRecord *rec);
 
 /* "rollback", "timeout", ...; NULL for TXG_END_NONE */
 extern const char *txg_end_reason_name(TxgEndReason reason);

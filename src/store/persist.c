@@ -156,6 +156,7 @@ collect_record(TxgRecord *rec, void *arg)
 	}
 	c->items[c->n] = palloc(len);
 	memcpy(c->items[c->n], rec, len);
+	txg_record_tidy((TxgRecord *) c->items[c->n]);
 	c->n++;
 }
 
@@ -568,6 +569,7 @@ restore(const char *data, Size len, PersistHeader *hdr)
 			if (i < skip)
 				continue;
 			memcpy(rec, fixed, RECORD_FIXED);
+			txg_record_tidy(rec);
 			if (!PG_VALID_BE_ENCODING(rec->encoding))
 				rec->encoding = PG_SQL_ASCII;
 			if (fit_text(rec->statement, str, tlen,

@@ -85,7 +85,8 @@ txg_ring_add(TxgRecord *rec)
 			txg_record_copy(TXG_ENTRY_RECORD(e), rec);
 			TXG_ENTRY_RECORD(e)->seq = seq;
 			if (!txg_store_detail)
-				TXG_ENTRY_RECORD(e)->detail[0] = '\0';
+				memset(TXG_ENTRY_RECORD(e)->detail, 0,
+					   sizeof(TXG_ENTRY_RECORD(e)->detail));
 			written = true;
 		}
 		txg_entry_end_write(e);

@@ -293,5 +293,27 @@ is( $node->safe_psql('postgres',
 	'23505,22P02', 'sizes: the two most recently seen statements are kept');
 check_recording('after_sizes', '4|4|2|13');
 
+# --- txguard.store_detail = off: a DETAIL is kept neither in the history
+# nor in the file (not even after the end of a shorter text)
+$node->safe_psql('postgres', q(
+CREATE TABLE secrets (k text PRIMARY KEY);
+INSERT INTO secrets VALUES ('secret' || '-d3t4il-' || 'value');
+));
+$node->psql('postgres', q(
+SET txguard.store_detail = off;
+SET application_name = 'nodetail';
+BEGIN;
+INSERT INTO secrets SELECT 'secret' || '-d3t4il-' || 'value';
+SELECT 1;
+ROLLBACK;
+), on_error_stop => 0);
+is( $node->safe_psql(
+		'postgres',
+		"SELECT sqlstate, detail IS NULL OR detail = '' FROM txguard_aborts WHERE application_name = 'nodetail'"),
+	'23505|t',
+	'store_detail = off: the history has no DETAIL');
 $node->stop;
+ok(-e $file, 'store_detail = off: the history was saved');
+unlike(slurp_file($file), qr/secret-d3t4il-value/,
+	'store_detail = off: the saved file does not hold the DETAIL');
 done_testing();
