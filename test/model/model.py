@@ -618,6 +618,7 @@ class Model:
         self.cancel = False          # this unit's pg_sleep is canceled
         self.exec_fresh = False
         self.copy_tail = False       # the last unit was a COPY whose data the server rejected
+        self.unnamed_unknown = False  # a simple Query ran since the unnamed portal was bound
 
     def clone(self):
         out, self.out = self.out, None
@@ -847,9 +848,12 @@ class Model:
 
     def _simple(self, sql, copies):
         out = self.out
-        # A simple Query drops the unnamed statement and the unnamed portal.
+        # A simple Query drops the unnamed statement; the unnamed portal is
+        # replaced by each statement's own (which stays, failed, after an
+        # error in a block): its state is not followed (unnamed_unknown).
         self.stmts.pop('', None)
         self.portals.pop('', None)
+        self.unnamed_unknown = True
         pieces = sqltext.split(sql)
         kinds = [classify(p.text) for p in pieces]
         # DEFINITION reading (README "Readings" 2): the statement named is the one
@@ -1399,7 +1403,6 @@ class Model:
     # ------------------------------------------------------------ extended protocol
 
     def _extended(self, msgs):
-        out = self.out
         for msg in msgs:
             m = msg['m']
             if m == 'pause':
@@ -1542,6 +1545,8 @@ class Model:
         if k is not None and k.tx == 'execute_stmt':
             raise Unsupported('EXECUTE through the extended protocol')
         x = self.x
+        if portal == '':
+            self.unnamed_unknown = False
         self.portals[portal] = Portal(k, text, x.subs[-1].id if x.subs else 0, False)
         self.portals[portal].activity = self.activity_of.get(name, text)
         self.portals[portal].qid = qid
@@ -1559,6 +1564,8 @@ class Model:
                 raise Unsupported('Describe of a statement that does not exist')
             k = st[0]
         else:
+            if name == '' and self.unnamed_unknown:
+                raise Unsupported('Describe of the unnamed portal after a simple Query')
             p = self.portals.get(name)
             if p is None or p.cursor:
                 if self.aborted() and p is None:
@@ -1577,6 +1584,8 @@ class Model:
     def _m_execute(self, msg):
         name, max_rows = msg.get('portal', ''), msg.get('max_rows', 0)
         self._xact()
+        if name == '' and self.unnamed_unknown:
+            raise Unsupported('Execute of the unnamed portal after a simple Query')
         p = self.portals.get(name)
         if p is None or p.cursor:
             if self.aborted() and p is None:

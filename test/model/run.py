@@ -246,6 +246,7 @@ class Runner:
         self.log_mode, self.log_min_ms = 'all', None
         self.qid_enabled = False
         self.aux = {}                 # (purpose, db) -> connection (helper, oracle)
+        self.crash_scripts = []       # scripts that crashed the server while shrinking another
         self.oracles = {}
 
     # -- connections
@@ -1068,6 +1069,8 @@ def _try(runner, script, sig):
             runner.cleanup_prepared()
         if not runner.server_alive():
             runner.recover()
+            if sig[0] != 'crash' and len(runner.crash_scripts) < 3:
+                runner.crash_scripts.append(script)     # a crash found while shrinking
             return sig[0] == 'crash'
         return pend[3].signature == sig
     mm = runner.finish(pend)
@@ -1429,6 +1432,26 @@ def main(argv=None):
             print('--- as JSON (save it and use --replay FILE):')
             print(json.dumps(small, ensure_ascii=False))
 
+    # a shrinking candidate that crashed the server is a difference of its own
+    if runner.crash_scripts and not any(s == ('crash', 'server', '') for s in seen):
+        script = runner.crash_scripts[0]
+        mm = Mismatch('crash', 'server', None, 'the server keeps running', 'it restarted after a crash',
+                      'found while shrinking another difference')
+        record(script, mm)
+        print('\n=== crash/server: found while shrinking (seed %s)' % script.get('seed'))
+        small = script
+        if not args.no_shrink:
+            small = shrink(runner, script, mm, budget_s=args.shrink_budget)
+            print('--- shrunk from %d to %d units (%d test runs)' % (
+                len(script['units']), len(small['units']), small.get('shrink_tests', 0)))
+        print('--- script:')
+        print(script_text(small))
+        if args.out:
+            os.makedirs(args.out, exist_ok=True)
+            fn = os.path.join(args.out, 'mismatch-crash-server-shrinking-seed%s.json' % script.get('seed'))
+            with open(fn, 'w') as f:
+                json.dump(dict(small, mismatch='crash/server'), f, indent=1, ensure_ascii=False)
+            print('--- saved: %s' % fn)
     if runner.shared.oracle_failures:
         print('\n=== query ids not compared where the oracle failed (first ones):')
         for f in runner.shared.oracle_failures[:5]:
