@@ -914,7 +914,6 @@ class Gen:
         script with the idle timeout)."""
         if not self.timeout_ms:
             return None
-        r = self.r
         pause = int(PAUSE_MS * self.cfg.time_scale)
         n = self.timeout_ms // pause + 2
         msgs = self.ext_stmt(self.fail_stmt())

@@ -175,8 +175,9 @@ CHECK_SQL = 'SELECT %s FROM txguard_last_abort()' % ', '.join(CHECK_COLUMNS)
 # the order in which run.py compares them (the first difference names the mismatch)
 COMPARE_ORDER = ('sqlstate', 'statement_ordinal', 'usename', 'at_commit', 'in_block', 'in_savepoint',
                  'ended_by', 'ignored_commands', 'statement', 'message', 'detail', 'queryid')
-# the columns a role sees only for its own records (README, Visibility)
-HIDDEN_COLUMNS = ('statement', 'message', 'detail')
+# the columns a role sees only for its own records (README, Visibility: the
+# texts as pg_stat_activity's query, the query id as pg_stat_statements')
+HIDDEN_COLUMNS = ('statement', 'message', 'detail', 'queryid')
 
 
 class Unsupported(Exception):

@@ -22,9 +22,15 @@
 #                  /usr/lib/postgresql/15/bin): a private install or an
 #                  assert-enabled build works the same
 #   --valgrind     start the server under valgrind memcheck (--trace-children=yes,
-#                  PostgreSQL's suppressions from $TXM_VALGRIND_SUPP); the time
-#                  scale of generated timeouts grows to 20
+#                  PostgreSQL's suppressions from $TXM_VALGRIND_SUPP, no
+#                  MALLOC_PERTURB_); the time scale of generated timeouts grows
+#                  to 20; at the end, vgreport.py counts the errors with a
+#                  txguard frame ("not ok - model valgrind" if any)
 #   --keep         keep the scratch dir (cluster, server log, mismatching scripts)
+#
+# $TXM_STATS_RULE (default all): which aborts txguard_stats counts, run.py
+# --stats-rule: 'all' (1.2, issue 22: every failing top-level statement unless
+# txguard.track = none) or 'track' (1.1: what the history keeps).
 #
 # Runs as root: creates a throwaway cluster as the 'postgres' OS user (port
 # $TXM_PORT, default 55460), runs test/model/run.py against it in each
@@ -67,7 +73,7 @@ while [ $# -gt 0 ]; do
     --valgrind) VALGRIND=1 ;;
     --keep) KEEP=1 ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -163,7 +169,7 @@ start_cluster() {
   if [ "$VALGRIND" = 1 ]; then
     # pg_ctl starts "postgres" from its own directory: a wrapper there is not
     # possible without touching the install, so the postmaster is started by hand
-    as_pg env MALLOC_PERTURB_=165 valgrind --quiet --trace-children=yes --track-origins=yes \
+    as_pg valgrind --quiet --trace-children=yes --track-origins=yes --fullpath-after= \
       --read-var-info=yes --num-callers=30 --error-exitcode=0 \
       ${TXM_VALGRIND_SUPP:+--suppressions=$TXM_VALGRIND_SUPP} --log-file="$SCRATCH/valgrind.%p.log" \
       "$BIN/postgres" -D "$DATA" >>"$LOG" 2>&1 &
@@ -192,6 +198,7 @@ for conf in $(echo "$CONFIGS" | fold -w1); do
   [ "$conf" = B ] && cseed=$((SEED + 5000000))
   ARGS=(--port "$PORT" --socket-dir "$SCRATCH/sock" --seed "$cseed" --out "$SCRATCH/mismatches-$conf"
         --tap --tap-name "model $conf" --shrink-max 6 --shrink-budget 6 --server-log "$LOG"
+        --stats-rule "${TXM_STATS_RULE:-all}"
         --errcodes "$SHARE/errcodes.txt")
   [ "$VALGRIND" = 1 ] && ARGS+=(--time-scale 20 --timeout 300)
   if [ -n "$SCRIPTS" ]; then
@@ -214,4 +221,8 @@ for conf in $(echo "$CONFIGS" | fold -w1); do
   fi
 done
 stop_cluster
+if [ "$VALGRIND" = 1 ]; then
+  "$PY" "$HERE/vgreport.py" "$SCRATCH" --show 5 || {
+    echo "not ok - model valgrind: errors in txguard frames (logs in $SCRATCH)"; rc=1; }
+fi
 exit "$rc"
