@@ -140,20 +140,24 @@ def join_string(r, stmts, trailing=True):
     return out
 
 
-def pad_size(r):
+def pad_size(r, cap=None):
     """The size of a padding comment: mostly small, sometimes kilobytes, rarely
     megabytes (up to 40 MB: beyond glibc's largest mmap threshold, freed
     memory goes back to the OS at once)."""
     x = r.random()
     if x < 0.4:
-        return r.randint(1, 120)
-    if x < 0.75:
-        return r.randint(120, 6000)
-    if x < 0.93:
-        return r.randint(6000, 200000)
-    if x < 0.996:
-        return r.randint(200000, 4000000)
-    return 40000000
+        n = r.randint(1, 120)
+    elif x < 0.75:
+        n = r.randint(120, 6000)
+    elif x < 0.93:
+        n = r.randint(6000, 200000)
+    elif x < 0.996:
+        n = r.randint(200000, 4000000)
+    else:
+        n = 40000000
+    # with txguard's idle timeout the server must receive the text well
+    # within it (core counts the time a message takes to arrive as idle)
+    return min(n, cap) if cap else n
 
 
 # ---------------------------------------------------------------- generator
@@ -234,6 +238,9 @@ class Gen:
         if r.random() < 0.05:
             sql = '  \n' + sql
         return sql
+
+    def pad_size(self):
+        return pad_size(self.r, 100000 if self.timeout_ms else None)
 
     def ok_stmt(self):
         return pick(self.r, OK_STMTS)
@@ -577,7 +584,7 @@ class Gen:
         if y < 0.45 and not sql.startswith('ROLLBACK'):
             # through the extended protocol, its text padded with a comment
             # (a COMMIT or PREPARE that fails after PostgreSQL dropped its portal)
-            return self.ext(self.ext_stmt(sql, pad=pad_size(r)) + [{'m': 'sync'}])
+            return self.ext(self.ext_stmt(sql, pad=self.pad_size()) + [{'m': 'sync'}])
         return self.simple(sql)
 
     def unit_aborted(self):
@@ -824,7 +831,7 @@ class Gen:
             units.append(self.simple(r.choice(CONST_SELECTS)))
         end = r.choice(['COMMIT', 'COMMIT', 'END', 'COMMIT AND CHAIN', "PREPARE TRANSACTION '%s'" % self.gid()])
         if r.random() < 0.7:
-            units.append(self.ext(self.ext_stmt(end, pad=pad_size(r) if r.random() < 0.8 else None)
+            units.append(self.ext(self.ext_stmt(end, pad=self.pad_size() if r.random() < 0.8 else None)
                                   + [{'m': 'sync'}]))
         else:
             units.append(self.simple(end))
@@ -858,7 +865,7 @@ class Gen:
             units.append(self.simple(self.ok_stmt()))
         sql = "PREPARE TRANSACTION '%s'" % gid
         if r.random() < 0.75:
-            units.append(self.ext(self.ext_stmt(sql, pad=pad_size(r) if r.random() < 0.8 else None)
+            units.append(self.ext(self.ext_stmt(sql, pad=self.pad_size() if r.random() < 0.8 else None)
                                   + [{'m': 'sync'}]))
         else:
             units.append(self.simple(sql))
@@ -868,7 +875,7 @@ class Gen:
         """statement_timeout ends a statement: set (LOCAL) in the same string or
         pipeline, so that nothing else runs under it."""
         r = self.r
-        setting = "SET LOCAL statement_timeout = '%dms'" % int(50 * self.cfg.time_scale)
+        setting = "SET LOCAL statement_timeout = '%dms'" % int(100 * self.cfg.time_scale)
         x = r.random()
         if x < 0.6:
             stmts = [setting, 'SELECT pg_sleep(5)']

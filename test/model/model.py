@@ -54,6 +54,7 @@ TOKENS = {
     'H': 'CopyOutResponse', 'V': 'FunctionCallResponse',
     'C:<tag>': 'CommandComplete', 'E:<sqlstate>': 'ErrorResponse', 'Z:<I|T|E>': 'ReadyForQuery',
     'X': 'the server closed the connection (after a FATAL)',
+    '<token>?': 'a token that may be absent',
 }
 # DataRow, CopyData, CopyDone, NoticeResponse and ParameterStatus are not compared.
 
@@ -575,6 +576,7 @@ class Xact:
         self.pending = []               # deferred checks: [sqlstate, sub id]
         self.immediate = False          # SET CONSTRAINTS ALL IMMEDIATE in force
         self.last_exec = None           # extended protocol: (ordinal, text, qid, role) of the last statement run
+        self.last_portal = None         # ... and its portal
         self.pipelining = False         # an Execute completed without committing
         self.guc = guc                  # settings at its start: (current, session)
         self.serializable = False
@@ -941,11 +943,12 @@ class Model:
         ctx = {'proto': proto, 'last': last, 'whole': whole, 'text': text, 'kind': k,
                'ordinal': ordinal, 'portal': portal, 'qid': qid, 'role': role}
         if proto == 'ext' and ordinal is not None and not (k.store and portal.pos > 0):
-            # DEFINITION reading (README "Readings" 4): the statement an implicit
-            # commit at Sync is charged to is the last counted one run, also
-            # when the last Execute was a further chunk of it -- unless that
-            # chunk was read from the portal's store (exceptions)
+            # DEFINITION.md 1: the statement an implicit commit at Sync is
+            # charged to is the last one that ran, also when the last Execute
+            # was a further chunk of it -- unless that chunk was read from the
+            # portal's store (exception 4)
             x.last_exec = (ordinal, portal.activity if portal is not None else text, qid, role)
+            x.last_portal = portal
             self.exec_fresh = True
 
         def error(code, fail_portal=None, no_qid=False):
@@ -1349,7 +1352,9 @@ class Model:
 
     def _tx_sleep(self, k, ctx, error):
         if ctx['proto'] == 'simple':
-            self.out.add('T')
+            # the RowDescription comes when the query starts to run; a
+            # statement_timeout may fire before (a slow server)
+            self.out.add('T' if self.cancel else 'T?')
         if self.guc['statement_timeout'] or self.cancel:
             self.cancel = False
             return error('57014')
@@ -1602,8 +1607,12 @@ class Model:
                     and not self.aborted():
                 # DEFINITION.md 1: an Execute of a portal that has returned all
                 # its rows runs nothing and is not a statement; the statement a
-                # commit at Sync is charged to stays the last one that ran
+                # commit at Sync is charged to stays the last one that ran (and
+                # names its text again if this is its own query portal; a
+                # portal read from its store is not seen: exceptions 4 and 5)
                 self.out.add('C:' + k.chunk_tag(0))
+                if self.x.last_portal is p and k.selects():
+                    self.exec_fresh = True
                 return
             raise Unsupported('Execute of a %s portal' % p.status)
         if k is None:
