@@ -443,7 +443,7 @@ class Record:
     """One abort, as txguard_last_abort() / txguard_abort_history() show it."""
     __slots__ = ('sqlstate', 'ordinal', 'text', 'in_block', 'in_savepoint', 'ignored',
                  'ended_by', 'err_ref', 'db', 'user', 'track', 'unit', 'source', 'at_commit',
-                 'qid', 'end_unit')
+                 'qid', 'end_unit', 'text_optional')
 
     def __init__(self, sqlstate, ordinal, text, in_block, in_savepoint, err_ref, db, user,
                  track, unit, at_commit=False, qid=None):
@@ -453,6 +453,7 @@ class Record:
         self.db, self.user, self.track, self.unit = db, user, track, unit
         self.at_commit, self.qid = at_commit, qid
         self.end_unit = None    # the unit that ended the episode
+        self.text_optional = False  # the text may also be missing (DEFINITION.md 7.5)
         self.source = None      # what raised it (statement kind, 'bind', 'sync commit', ...)
 
     def as_dict(self):
@@ -1458,7 +1459,8 @@ class Model:
                 ordinal, text, qid, role = x.last_exec
                 if not self.exec_fresh:
                     text = None
-                self.fail(err, ordinal, text, qid=qid, at_commit=True, role=role)
+                rec = self.fail(err, ordinal, text, qid=qid, at_commit=True, role=role)
+                rec.text_optional = self.exec_fresh == 'maybe'
                 self.ignoring = False
             else:
                 self._end_xact(commit=True)
@@ -1611,8 +1613,8 @@ class Model:
                 # names its text again if this is its own query portal; a
                 # portal read from its store is not seen: exceptions 4 and 5)
                 self.out.add('C:' + k.chunk_tag(0))
-                if self.x.last_portal is p and k.selects():
-                    self.exec_fresh = True
+                if self.x.last_portal is p and k.selects() and self.exec_fresh is False:
+                    self.exec_fresh = 'maybe'   # not specified: named or not
                 return
             raise Unsupported('Execute of a %s portal' % p.status)
         if k is None:
