@@ -307,7 +307,7 @@ _PATTERNS = [
     (r'CLOSE (\w+)', lambda m: Kind('close', tag='CLOSE CURSOR', tx='close', arg=m.group(1).lower())),
     # SQL-level prepared statements
     (r'PREPARE (\w+)(?: ?\((int|integer)\))? AS (.*)',
-     lambda m: Kind('prepare', tag='PREPARE', tx='prepare_stmt', arg=m.group(1).lower(),
+     lambda m: Kind('prepare', tag='PREPARE', tx='prepare_stmt', arg=(m.group(1).lower(), m.group(3)),
                     inner=classify(m.group(3)), extra=1 if m.group(2) else 0)),
     (r'EXECUTE (\w+)(?: ?\((\d+)\))?', lambda m: Kind('execute', tx='execute_stmt', arg=m.group(1).lower(),
                                                      extra=1 if m.group(2) else 0)),
@@ -578,6 +578,7 @@ class Xact:
         self.immediate = False          # SET CONSTRAINTS ALL IMMEDIATE in force
         self.last_exec = None           # extended protocol: (ordinal, text, qid, role) of the last statement run
         self.last_portal = None         # ... and its portal
+        self.last_counted = None        # simple protocol: (ordinal, qid, role) of the last statement
         self.pipelining = False         # an Execute completed without committing
         self.guc = guc                  # settings at its start: (current, session)
         self.serializable = False
@@ -904,11 +905,18 @@ class Model:
             err = self._commit_error('commit')
             if err:
                 # The commit error replaces the statement's completion; it belongs to
-                # the last statement, with the whole string as text -- except after a
-                # DO INSTEAD NOTHING statement (DEFINITION.md, exceptions).
-                text = ctx['text'] if ctx['kind'].nothing else ctx['whole']
+                # the last statement of the string (the last that is a statement),
+                # with the whole string as text.
+                ordinal, qid, role = ctx['ordinal'], ctx.get('qid_override', ctx['qid']), ctx['role']
+                text = ctx['whole']
+                if ctx['kind'].nothing:
+                    # DEFINITION.md 7.2: a last statement that runs nothing is
+                    # charged with the error: it takes the next number, with
+                    # its own text
+                    self.x.count += 1
+                    ordinal, text = self.x.count, ctx['text']
                 self.source = 'implicit commit after %s' % ctx['kind'].name
-                self.fail(err, ctx['ordinal'], text, qid=ctx['qid'], at_commit=True)
+                self.fail(err, ordinal, text, qid=qid, at_commit=True, role=role)
                 return False
             self._end_xact(commit=True)
         self.out.add('C:' + tag)
@@ -931,8 +939,8 @@ class Model:
         elif proto == 'ext' and portal.ordinal is not None:
             ordinal = portal.ordinal            # a further chunk of a portal
             role = portal.role
-        elif proto == 'ext' and k.nothing:
-            ordinal = None                      # exception: no event, not counted
+        elif k.nothing:
+            ordinal = None                      # it runs nothing: not a statement
         elif k.tx in SAVEPOINT_CMDS and self.cfg.savepoint_rule != '1.1':
             ordinal = None                      # counted only if it fails on its own
         else:
@@ -943,6 +951,8 @@ class Model:
                 portal.role = role
         ctx = {'proto': proto, 'last': last, 'whole': whole, 'text': text, 'kind': k,
                'ordinal': ordinal, 'portal': portal, 'qid': qid, 'role': role}
+        if ordinal is not None:
+            x.last_counted = (ordinal, qid, role)
         if proto == 'ext' and ordinal is not None and not (k.store and portal.pos > 0):
             # DEFINITION.md 1: the statement an implicit commit at Sync is
             # charged to is the last one that ran, also when the last Execute
@@ -956,13 +966,14 @@ class Model:
             if self.aborted():
                 self.ignored(code)
             else:
+                q = None if no_qid else ctx.get('qid_override', qid)
                 n = ctx['ordinal']
                 if n is None and k.tx in SAVEPOINT_CMDS:
                     # DEFINITION.md 1: a savepoint command that fails on its own
                     # takes the next number
                     x.count += 1
                     n = ctx['ordinal'] = x.count
-                self.fail(code, n, text, fail_portal, qid=None if no_qid else qid, role=role)
+                self.fail(code, n, text, fail_portal, qid=q, role=role)
             return False
 
         # Statements that always fail.
@@ -1233,18 +1244,21 @@ class Model:
             return error(inner.err)
         if inner.tx or inner.params != k.extra or inner.extra:
             raise Unsupported('PREPARE of %s' % inner.name)
-        if k.arg in self.stmts:
+        name, inner_text = k.arg
+        if name in self.stmts:
             return error('42P05')
-        self.stmts[k.arg] = (inner, None, k.extra, None)
+        # EXECUTE's query id is the prepared statement's (DEFINITION.md 3)
+        self.stmts[name] = (inner, None, k.extra, qid_spec(inner, inner_text, ['int'] if k.extra else None))
         return self._complete(k.tag, ctx)
 
     def _tx_execute_stmt(self, k, ctx, error):
         st = self.stmts.get(k.arg)
         if st is None:
             return error('26000')
-        inner, _, nparams, _ = st
+        inner, _, nparams, inner_qid = st
         if nparams != k.extra:
             raise Unsupported('EXECUTE with a wrong number of parameters')
+        ctx['qid_override'] = inner_qid
         if inner.err:
             return error(inner.err)
         if inner.deferred:
