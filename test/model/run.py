@@ -826,7 +826,8 @@ class Runner:
                 field = {'statement_ordinal': 'N', 'statement': 'text'}.get(col, col)
                 if '%s/%s' % (category, field) in self.ignore or '*/%s' % field in self.ignore:
                     continue
-                raise Mismatch(category, field, i, want, got, source=source)
+                shown = {k: v for k, v in want.items() if not k.startswith('_')}
+                raise Mismatch(category, field, i, shown, got, source=source)
 
     def check_last_abort(self, i, pred, rows, observed_errs, db):
         if pred == 'none':
