@@ -1427,6 +1427,9 @@ class Model:
         for msg in msgs:
             m = msg['m']
             if m == 'pause':
+                if not self.seg_msgs and not self.ignoring and self.aborted() and self.timeout_ms:
+                    # nothing pending: the session is idle, not receiving a pipeline
+                    raise Unsupported('a pause with nothing pending in an aborted block')
                 continue                # the client is still sending: nothing happens
             self.in_ext = m not in ('query', 'fastpath')
             if m in ('parse', 'bind', 'query', 'execute') and not self.ignoring:
