@@ -73,7 +73,7 @@ while [ $# -gt 0 ]; do
     --valgrind) VALGRIND=1 ;;
     --keep) KEEP=1 ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
