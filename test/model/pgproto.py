@@ -10,7 +10,8 @@ txguard knowledge.  It speaks exactly what the tester needs:
   * the extended protocol: Parse, Bind, Describe, Execute (with a row
     limit), Close, Flush, Sync; any number of them sent at once (a
     pipeline with several Syncs);
-  * FunctionCall ('F', the fast-path interface) by function OID.
+  * FunctionCall ('F', the fast-path interface) by function OID;
+  * CancelRequest (on a second connection, as libpq does).
 
 Every backend message is returned as an ``Event`` (in order), with every
 ErrorResponse/NoticeResponse field decoded ('S' severity, 'V' non-localized
@@ -25,10 +26,13 @@ Low level: build messages with the ``msg_*`` functions, send them with
 docstring).
 """
 
+import collections
 import socket
 import struct
+import time
 
 PROTOCOL_3 = 196608
+CANCEL_REQUEST_CODE = 80877102
 
 # Backend message types (first byte) -> readable kind used in Event.kind.
 BACKEND_KINDS = {
@@ -197,7 +201,9 @@ class Conn:
 
     def __init__(self, host='127.0.0.1', port=5432, user='postgres',
                  database='postgres', options=None, timeout=30.0,
-                 application_name='txguard-model', unix_socket_dir=None):
+                 application_name='txguard-model', unix_socket_dir=None,
+                 client_encoding='UTF8'):
+        self.addr = (host, port, unix_socket_dir, timeout)
         if unix_socket_dir:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(timeout)
@@ -207,6 +213,7 @@ class Conn:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
         self.pos = 0
+        self.recent = collections.deque(maxlen=20)     # the last events read
         self.pid = None
         self.secret = None
         self.params = {}
@@ -215,6 +222,7 @@ class Conn:
         body = struct.pack('!I', PROTOCOL_3)
         for k, v in (('user', user), ('database', database),
                      ('application_name', application_name),
+                     ('client_encoding', client_encoding),
                      ('options', options)):
             if v:
                 body += _cstr(k) + _cstr(v)
@@ -263,6 +271,7 @@ class Conn:
         if kind is None:
             raise ProtocolError('unknown backend message type %r' % typ)
         ev = Event(kind, body)
+        self.recent.append(ev)
         if kind in ('error', 'notice'):
             f = {}
             for part in body.split(b'\0'):
@@ -334,7 +343,16 @@ class Conn:
                 else:
                     how, arg = 'fail', 'no data for this COPY'
                 if how == 'data':
-                    out = b''.join(msg_copy_data(c) for c in arg) + msg_copy_done()
+                    # a chunk {'pause': ms}: wait before sending the rest
+                    out = b''
+                    for c in arg:
+                        if isinstance(c, dict):
+                            self.send(out)
+                            out = b''
+                            time.sleep(c['pause'] / 1000.0)
+                        else:
+                            out += msg_copy_data(c)
+                    out += msg_copy_done()
                 else:
                     out = msg_copy_fail(arg)
                 self.send(out)
@@ -361,6 +379,58 @@ class Conn:
             n = done(events)
             if n:
                 return events[:-n]
+
+    def cancel(self):
+        """Send a CancelRequest for this connection's backend (on a new
+        connection, as libpq's PQcancel does)."""
+        host, port, unix_socket_dir, timeout = self.addr
+        if unix_socket_dir:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect('%s/.s.PGSQL.%d' % (unix_socket_dir, port))
+        else:
+            s = socket.create_connection((host, port), timeout=timeout)
+        try:
+            s.sendall(struct.pack('!IIII', 16, CANCEL_REQUEST_CODE, self.pid, self.secret))
+            s.recv(1)           # the server closes the connection when done
+        finally:
+            s.close()
+
+    def read_until_closed(self, timeout):
+        """Read events until the server closes the connection (after a
+        FATAL) or ``timeout`` seconds pass; returns (events, closed)."""
+        events = []
+        old = self.sock.gettimeout()
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                events.append(self.read_event())
+        except ConnectionError:
+            return events, True
+        except socket.timeout:
+            return events, False
+        finally:
+            try:
+                self.sock.settimeout(old)
+            except OSError:
+                pass
+
+    def pending(self):
+        """Whether the server has sent something not read yet."""
+        if len(self.buf) > self.pos:
+            return True
+        old = self.sock.gettimeout()
+        self.sock.settimeout(0)
+        try:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return True     # closed: a read will say so
+            self.buf += chunk
+            return True
+        except (BlockingIOError, socket.timeout):
+            return False
+        finally:
+            self.sock.settimeout(old)
 
     def close(self):
         if not self.closed:

@@ -40,6 +40,21 @@ class Piece:
         return 'Piece(%r)' % self.text
 
 
+def _comment_end(sql, i):
+    """The index after the (nested) /* comment starting at i, or len(sql)."""
+    depth, i, n = 1, i + 2, len(sql)
+    while depth:
+        o = sql.find('/*', i)
+        c = sql.find('*/', i)
+        if c < 0:
+            return n
+        if 0 <= o < c:
+            depth, i = depth + 1, o + 2
+        else:
+            depth, i = depth - 1, c + 2
+    return i
+
+
 def _scan(sql):
     """Yield ('semi', i) for each statement-terminating semicolon and
     ('tok', i) for the start of each token that is not whitespace or a
@@ -58,14 +73,7 @@ def _scan(sql):
             i = n if j < 0 else j + 1
             continue
         if c == '/' and sql.startswith('/*', i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if sql.startswith('/*', i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith('*/', i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
+            i = _comment_end(sql, i)
             continue
         if c == ';' and paren == 0 and begin_depth == 0:
             yield ('semi', i)
@@ -188,14 +196,7 @@ def strip_comments(text):
             out.append(' ')
             continue
         if c == '/' and text.startswith('/*', i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if text.startswith('/*', i):
-                    depth, i = depth + 1, i + 2
-                elif text.startswith('*/', i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
+            i = _comment_end(text, i)
             out.append(' ')
             continue
         if c == "'" or (c in 'eE' and text.startswith("'", i + 1)):
@@ -242,16 +243,19 @@ def strip_comments(text):
     return re.sub(r' +', ' ', ''.join(out)).strip()
 
 
-def cut_bytes(text, limit):
-    """(text cut to at most ``limit`` UTF-8 bytes on a character boundary,
-    whether it was cut)."""
-    b = text.encode('utf-8')
+def cut_bytes(text, limit, encoding='utf-8'):
+    """(text cut to at most ``limit`` bytes of ``encoding`` (the encoding of
+    the database where it was captured) on a character boundary, whether it
+    was cut)."""
+    if len(text) * (1 if encoding == 'latin-1' else 4) <= limit:
+        return text, False
+    b = text.encode(encoding)
     if len(b) <= limit:
         return text, False
     b = b[:limit]
     while b:
         try:
-            return b.decode('utf-8'), True
+            return b.decode(encoding), True
         except UnicodeDecodeError:
             b = b[:-1]
     return '', True
