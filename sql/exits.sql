@@ -38,6 +38,17 @@ SELECT 1;
 ROLLBACK;
 SELECT sqlstate, statement_ordinal, ended_by FROM txguard_last_abort();
 
+-- a ROLLBACK TO that fails in the aborted block (an ignored command) is
+-- over when COMMIT AND CHAIN ends it: the new block counts from 1
+BEGIN;
+SELECT 1/0;
+ROLLBACK TO SAVEPOINT nosuch;
+COMMIT AND CHAIN;
+SELECT 1/0;						-- 1
+SELECT 1;
+ROLLBACK;
+SELECT sqlstate, statement_ordinal, ended_by FROM txguard_last_abort();
+
 -- COMMIT AND CHAIN of a healthy block: the new block is a block too
 BEGIN;
 SELECT 1;

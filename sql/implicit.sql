@@ -53,6 +53,13 @@ SELECT sqlstate, constraint_name, statement, statement_ordinal, in_block, ended_
 -- the same in an autocommit statement: the error belongs to that statement
 INSERT INTO child VALUES (43);
 SELECT sqlstate, statement, statement_ordinal, in_block FROM txguard_last_abort();
+-- the string's implicit commit fails after a last statement that a DO
+-- INSTEAD NOTHING rule made nothing: charged to it, at commit, as number 2
+CREATE VIEW child_nothing AS SELECT 1 AS pid;
+CREATE RULE child_nothing_ins AS ON INSERT TO child_nothing DO INSTEAD NOTHING;
+INSERT INTO child VALUES (44) \; INSERT INTO child_nothing VALUES (1);
+SELECT sqlstate, statement, statement_ordinal, at_commit FROM txguard_last_abort();
+DROP VIEW child_nothing;
 
 -- procedures with transaction control
 CREATE PROCEDURE commit_then_fail() LANGUAGE plpgsql AS $$

@@ -79,6 +79,12 @@ BEGIN;
 INSERT INTO o VALUES (2) \; INSERT INTO o_nothing VALUES (1) \; INSERT INTO o_instead VALUES (1) \; INSERT INTO o VALUES (1) \; SELECT 'not reached';
 SELECT 1;
 ROLLBACK;
+-- a statement failing while it is planned, after one that a DO INSTEAD
+-- NOTHING rule made nothing, is named by its own text (1)
+BEGIN;
+INSERT INTO o_nothing VALUES (1) \; SELECT * FROM o WHERE id = o_stable_boom(0);
+SELECT 1;
+ROLLBACK;
 DROP RULE o_also ON o;
 DROP RULE o_also_del ON o;
 

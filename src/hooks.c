@@ -51,6 +51,7 @@
 #include "commands/prepare.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "optimizer/planner.h"
 #include "storage/ipc.h"
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
@@ -71,6 +72,7 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static planner_hook_type prev_planner_hook = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
@@ -87,6 +89,8 @@ static bool backend_ready = false;
 static void txg_shmem_request(void);
 #endif
 static void txg_shmem_startup(void);
+static PlannedStmt *txg_planner(Query *parse, const char *query_string,
+								int cursorOptions, ParamListInfo boundParams);
 static void txg_ExecutorRun(TXG_EXECUTORRUN_ARGS);
 static void txg_ExecutorEnd(QueryDesc *queryDesc);
 static void txg_ProcessUtility(TXG_PROCESSUTILITY_ARGS);
@@ -108,6 +112,8 @@ txg_hooks_install(void)
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = txg_shmem_startup;
+	prev_planner_hook = planner_hook;
+	planner_hook = txg_planner;
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = txg_ExecutorRun;
 	prev_ExecutorEnd = ExecutorEnd_hook;
@@ -222,6 +228,27 @@ statement_kind(Node *stmt)
 		((CopyStmt *) stmt)->filename == NULL)
 		return TXG_STMT_COPY_IN;
 	return TXG_STMT_OTHER;
+}
+
+/*
+ * Planner hook: a statement of the message's own text is planned (a
+ * statement of a Query message, or a Bind's plan), outside any utility.
+ * Remembered so that an error while it is planned names it, even when a
+ * statement of the string that ran nothing (a DO INSTEAD NOTHING rule) or
+ * ended the transaction came before it.  Two comparisons and a few stores.
+ */
+static PlannedStmt *
+txg_planner(Query *parse, const char *query_string, int cursorOptions,
+			ParamListInfo boundParams)
+{
+	if (query_string == debug_query_string && query_string != NULL &&
+		utility_nesting == 0)
+		txg_stmt_planning(parse->stmt_location, parse->stmt_len);
+
+	if (prev_planner_hook)
+		return prev_planner_hook(parse, query_string, cursorOptions,
+								 boundParams);
+	return standard_planner(parse, query_string, cursorOptions, boundParams);
 }
 
 /*

@@ -21,15 +21,20 @@
  * only (the client's own statements, never SPI, functions or the planner's
  * inner queries):
  *
+ *	txg_stmt_planning	a statement of the message's text is planned
+ *						(the planner hook: its location only);
  *	txg_stmt_query_runs, txg_stmt_utility_runs
  *						a portal runs a statement (ExecutorRun,
  *						ProcessUtility under PortalRun);
  *	txg_stmt_run_end	its executor or utility returned normally;
  *
- * Nothing is tracked before a statement runs: a statement that fails while
+ * Nothing is counted before a statement runs: a statement that fails while
  * it is parsed, analysed, planned or bound is found at the error, in the
- * text of the message being processed.  So statements that succeed pay for
- * one event and one store each, and no parse-analysis hook is needed.
+ * text of the message being processed (where it is planned, from the
+ * location the planner hook kept; its query id is the one core reported
+ * for it, as core reports each statement of a string in turn).  So
+ * statements that succeed pay for a few stores each, and no parse-analysis
+ * hook is needed.
  *
  * episode.c, which owns transaction boundaries, reports txg_stmt_xact_end
  * and asks txg_stmt_charge_error() which statement an error belongs to.
@@ -146,6 +151,9 @@ typedef struct Tracker
 	MsgId		skip_msg;		/* message of the latest uncounted command
 								 * (BEGIN, savepoint) ... */
 	int			skip_end;		/* ... and where it ends in its text */
+	MsgId		plan_msg;		/* message of the statement planned last */
+	int			plan_loc;		/* its location and length in the text */
+	int			plan_len;
 	uint64		xact;			/* transactions ended so far */
 } Tracker;
 
@@ -351,6 +359,18 @@ remember:
 		remember_chunked(portal, loc);
 }
 
+/*
+ * The planner: a statement of the message's text is planned.  An error
+ * before it runs is its own (see planned_text()).
+ */
+void
+txg_stmt_planning(int loc, int len)
+{
+	trk.plan_msg = current_msg();
+	trk.plan_loc = loc;
+	trk.plan_len = len;
+}
+
 /* ExecutorRun: the active portal runs a query of the client's statement */
 void
 txg_stmt_query_runs(const QueryDesc *qd, bool limited)
@@ -377,9 +397,14 @@ txg_stmt_run_end(const QueryDesc *qd)
 {
 	if (qd == NULL && trk.uncounted_running)
 	{
-		/* a savepoint command that succeeded is no statement */
+		/*
+		 * A savepoint command that succeeded is no statement.  (One that
+		 * failed in an already aborted block was not charged, and is over
+		 * once another message runs a utility.)
+		 */
 		trk.uncounted_running = false;
-		return;
+		if (msg_equal(trk.uncounted.msg, current_msg()))
+			return;
 	}
 	if (trk.count == 0 || !trk.cur.running)
 		return;
@@ -404,6 +429,14 @@ txg_stmt_xact_end(void)
 	trk.uncounted_running = false;
 	trk.xact++;					/* no chunked portal of it matches again */
 	trk.cur.qd_id = 0;
+
+	/*
+	 * A statement of the string ended the transaction (COMMIT, ROLLBACK): a
+	 * statement of the string that fails next comes after it.
+	 */
+	if (trk.count > 0 && trk.cur.loc >= 0 &&
+		msg_equal(trk.cur.msg, current_msg()))
+		remember_skip(trk.cur.msg, trk.cur.loc, trk.cur.len);
 
 	/*
 	 * A procedure's COMMIT or ROLLBACK ends a transaction while its CALL
@@ -527,6 +560,23 @@ charge_running(Charge *ch)
 }
 
 /*
+ * The statement of this message planned last, if it starts at or after
+ * byte 'from' of the text: the statement an error before it runs belongs
+ * to.  Sets its span [*start, *stop).
+ */
+static bool
+planned_span(const Charge *ch, int from, int *start, int *stop)
+{
+	if (!msg_equal(trk.plan_msg, ch->now) || ch->dqs == NULL ||
+		trk.plan_loc < from || trk.plan_loc > ch->dlen)
+		return false;
+	*start = trk.plan_loc;
+	*stop = trk.plan_len > 0 ? Min(trk.plan_loc + trk.plan_len, ch->dlen) :
+		ch->dlen;
+	return true;
+}
+
+/*
  * 2. After the statement just run in this message: the commit that
  * follows it (an explicit COMMIT or PREPARE TRANSACTION, or the implicit
  * commit at the end of the string), or the next statement of the string,
@@ -570,14 +620,29 @@ charge_after_run(Charge *ch)
 	}
 
 	/*
-	 * The next statement of the string failed before it ran.  Its query id is
-	 * not known: core reports only the first one of a string's.
+	 * A later statement of the string failed before it ran: the one being
+	 * planned, else the next one.  Its query id is the one core reported for
+	 * it (none if it failed in parse analysis).
 	 */
 	trk.count++;
 	ch->ref->ordinal = trk.count;
+	ch->ref->queryid = TXG_MY_QUERY_ID();
 	ch->ref->userid = GetOuterUserId();
-	if (txg_split_next(ch->dqs, ch->dlen, end, &start, &stop))
+	if (planned_span(ch, end, &start, &stop))
 		set_text(ch->ref, ch->dqs, start, stop);
+	else if (txg_split_next(ch->dqs, ch->dlen, end, &start, &stop))
+	{
+		set_text(ch->ref, ch->dqs, start, stop);
+
+		/*
+		 * An error with no position, after the string's last statement was
+		 * neither planned nor run (a DO INSTEAD NOTHING rule made it
+		 * nothing): the string's implicit commit failed after it.
+		 */
+		if (ch->edata->cursorpos == 0 && ch->edata->internalpos == 0 &&
+			txg_split_rest_is_empty(ch->dqs, ch->dlen, stop))
+			ch->ref->at_commit = true;
+	}
 	else
 		set_text(ch->ref, ch->dqs, end, ch->dlen);
 	trk.cur.running = false;
@@ -666,8 +731,8 @@ multi_command_parse(const ErrorData *edata)
  * not parse, or the first statement of a string failing in analysis.  It
  * counts as one statement.  The text is the whole string for a Parse of
  * several commands, else the statement that holds the error's position,
- * else the one after an uncounted command of the string that ran, else the
- * first one of the string.
+ * else the one being planned, else the one after an uncounted command of
+ * the string that ran, else the first one of the string.
  */
 static void
 charge_unrun(Charge *ch)
@@ -687,6 +752,9 @@ charge_unrun(Charge *ch)
 	else if (txg_split_single(ch->dqs, ch->dlen, &start, &stop))
 		set_text(ch->ref, ch->dqs, start, stop);
 	else if (pos >= 0 && txg_split_at(ch->dqs, ch->dlen, pos, &start, &stop))
+		set_text(ch->ref, ch->dqs, start, stop);
+	else if (planned_span(ch, msg_equal(trk.skip_msg, ch->now) ?
+						  trk.skip_end : 0, &start, &stop))
 		set_text(ch->ref, ch->dqs, start, stop);
 	else if (msg_equal(trk.skip_msg, ch->now) &&
 			 txg_split_next(ch->dqs, ch->dlen, Min(trk.skip_end, ch->dlen),

@@ -49,6 +49,7 @@ typedef struct TxgStmtRef
 } TxgStmtRef;
 
 /* Events reported by hooks.c, for top-level work only */
+extern void txg_stmt_planning(int loc, int len);
 extern void txg_stmt_query_runs(const struct QueryDesc *qd, bool limited);
 extern void txg_stmt_utility_runs(int loc, int len, uint64 queryid,
 								  TxgStmtKind kind);

@@ -210,5 +210,37 @@ is( $s->query_safe(
 	't', 'txguard_last_abort(): query id, class, retry rule');
 $s->quit;
 
+# A later statement of a query string that fails while it is planned (a
+# STABLE function raising while the planner estimates selectivity) is named
+# with its own text and its own query id, the one pg_stat_statements gives
+# the same statement when it succeeds; so is one after a statement that a
+# DO INSTEAD NOTHING rule makes nothing, or after a ROLLBACK of the string.
+$node->safe_psql('postgres', q(
+CREATE FUNCTION boom_at_plan(int) RETURNS int LANGUAGE plpgsql STABLE AS
+$$BEGIN IF $1 = 0 THEN RAISE EXCEPTION 'boom while planning'; END IF; RETURN $1; END$$;
+CREATE VIEW users_nothing AS SELECT 1 AS id;
+CREATE RULE users_nothing_ins AS ON INSERT TO users_nothing DO INSTEAD NOTHING;
+SELECT * FROM users WHERE id = boom_at_plan(1);
+));
+my $boom_qid = $node->safe_psql('postgres',
+	"SELECT queryid FROM pg_stat_statements WHERE query LIKE 'SELECT * FROM users WHERE id = boom_at_plan%'");
+ok($boom_qid ne '', "pg_stat_statements knows the planned statement ($boom_qid)");
+$node->safe_psql('postgres', 'SELECT txguard_reset()');
+$node->psql('postgres',
+	'BEGIN; SELECT 7; SELECT * FROM users WHERE id = boom_at_plan(0); SELECT 8');
+$node->psql('postgres',
+	'BEGIN; INSERT INTO users_nothing VALUES (1); SELECT * FROM users WHERE id = boom_at_plan(0)');
+$node->psql('postgres',
+	'BEGIN; SELECT 7; ROLLBACK; BEGIN; SELECT * FROM users WHERE id = boom_at_plan(0)');
+is( $node->safe_psql(
+		'postgres',
+		"SELECT statement_ordinal, statement, queryid = $boom_qid FROM txguard_aborts WHERE message = 'boom while planning' ORDER BY aborted_at"
+	),
+	join("\n",
+		'2|SELECT * FROM users WHERE id = boom_at_plan(0)|t',
+		'1|SELECT * FROM users WHERE id = boom_at_plan(0)|t',
+		'1|SELECT * FROM users WHERE id = boom_at_plan(0)|t'),
+	'a statement failing while it is planned: its number, text and query id');
+
 $node->stop;
 done_testing();
