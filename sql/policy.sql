@@ -6,15 +6,16 @@
 -- database, and the session still knows its own last abort.
 --
 SELECT current_user AS regress_superuser \gset
-CREATE ROLE regress_txg_carol LOGIN;
-CREATE ROLE regress_txg_dave LOGIN;
+-- (passwords, for a test server that asks for them: the package's build)
+CREATE ROLE regress_txg_carol LOGIN PASSWORD 'regress_txg_carol';
+CREATE ROLE regress_txg_dave LOGIN PASSWORD 'regress_txg_dave';
 ALTER ROLE regress_txg_carol SET txguard.track = 'none';
 CREATE TABLE po (id int PRIMARY KEY);
 INSERT INTO po VALUES (1);
 GRANT SELECT, INSERT ON po TO PUBLIC;
 SELECT txguard_reset();
 
-\c - regress_txg_carol
+\c -reuse-previous=on "user=regress_txg_carol password=regress_txg_carol"
 SET application_name = 'regress_txg_carol_app';
 SHOW txguard.track;
 -- carol cannot set it back, in any way, nor reset the statistics
@@ -35,7 +36,7 @@ INSERT INTO po VALUES (1);
 SELECT sqlstate, statement, ignored_commands FROM txguard_last_abort();
 
 -- dave, whose role has no such setting, fails the same way at the same time
-\c - regress_txg_dave
+\c -reuse-previous=on "user=regress_txg_dave password=regress_txg_dave"
 SET application_name = 'regress_txg_dave_app';
 SHOW txguard.track;
 BEGIN;
