@@ -231,19 +231,21 @@ statement_kind(Node *stmt)
 }
 
 /*
- * Planner hook: a statement of the message's own text is planned (a
- * statement of a Query message, or a Bind's plan), outside any utility.
- * Remembered so that an error while it is planned names it, even when a
- * statement of the string that ran nothing (a DO INSTEAD NOTHING rule) or
- * ended the transaction came before it.  Two comparisons and a few stores.
+ * Planner hook: a statement of the message's own text is planned, outside
+ * any utility, and it is not the first of its text (the first statement of
+ * a string, the only one of a Parse): remembered so that an error while it
+ * is planned names it, even when a statement of the string that ran
+ * nothing (a DO INSTEAD NOTHING rule) came before it.  (The first one is
+ * found without it.)  A few comparisons and stores.
  */
 static PlannedStmt *
 txg_planner(Query *parse, const char *query_string, int cursorOptions,
 			ParamListInfo boundParams)
 {
-	if (query_string == debug_query_string && query_string != NULL &&
+	if (parse->stmt_location > 0 && query_string == debug_query_string &&
 		utility_nesting == 0)
-		txg_stmt_planning(parse->stmt_location, parse->stmt_len);
+		txg_stmt_planning(query_string, parse->stmt_location,
+						  parse->stmt_len);
 
 	if (prev_planner_hook)
 		return prev_planner_hook(parse, query_string, cursorOptions,
@@ -286,7 +288,7 @@ txg_ExecutorEnd(QueryDesc *queryDesc)
 	else
 		standard_ExecutorEnd(queryDesc);
 
-	txg_stmt_run_end(queryDesc);
+	txg_stmt_query_end(queryDesc);
 }
 
 /*
@@ -375,7 +377,7 @@ txg_ProcessUtility(TXG_PROCESSUTILITY_ARGS)
 
 	if (!toplevel)
 		return;
-	txg_stmt_run_end(NULL);
+	txg_stmt_utility_end();
 	if (tstmt)
 		txg_episode_utility_done(tstmt);
 }

@@ -26,7 +26,8 @@
  *	txg_stmt_query_runs, txg_stmt_utility_runs
  *						a portal runs a statement (ExecutorRun,
  *						ProcessUtility under PortalRun);
- *	txg_stmt_run_end	its executor or utility returned normally;
+ *	txg_stmt_query_end, txg_stmt_utility_end
+ *						its executor or utility returned normally;
  *
  * Nothing is counted before a statement runs: a statement that fails while
  * it is parsed, analysed, planned or bound is found at the error, in the
@@ -151,14 +152,16 @@ typedef struct Tracker
 	MsgId		skip_msg;		/* message of the latest uncounted command
 								 * (BEGIN, savepoint) ... */
 	int			skip_end;		/* ... and where it ends in its text */
-	MsgId		plan_msg;		/* message of the statement planned last */
-	int			plan_loc;		/* its location and length in the text */
+	uintptr_t	plan_dqs;		/* identity of the text of a statement planned
+								 * since the last one ran, or 0 */
+	int			plan_loc;		/* its location and length in that text */
 	int			plan_len;
 	uint64		xact;			/* transactions ended so far */
 } Tracker;
 
 static Tracker trk;
 static dlist_head chunked_portals = DLIST_STATIC_INIT(chunked_portals);
+static int	nchunked = 0;		/* entries in chunked_portals */
 
 static const char fastpath_text[] = "<fast-path function call>";
 
@@ -195,6 +198,7 @@ chunked_forget(void *arg)
 	ChunkedPortal *cp = (ChunkedPortal *) arg;
 
 	dlist_delete(&cp->node);
+	nchunked--;
 }
 
 static ChunkedPortal *
@@ -231,6 +235,7 @@ remember_chunked(Portal portal, int loc)
 	cp->cb.arg = cp;
 	MemoryContextRegisterResetCallback(portal->portalContext, &cp->cb);
 	dlist_push_head(&chunked_portals, &cp->node);
+	nchunked++;
 }
 
 /*
@@ -264,6 +269,8 @@ run_statement(Portal portal, const QueryDesc *qd, int loc, int len,
 	uintptr_t	stmts_id = portal ? (uintptr_t) portal->stmts : 0;
 	Stmt	   *c = &trk.cur;
 
+	trk.plan_dqs = 0;			/* the statement planned last runs */
+
 	/*
 	 * The same statement again: another plan of it, from the same list of
 	 * plans.  The plans a rewrite rule makes have no location of their own
@@ -281,7 +288,7 @@ run_statement(Portal portal, const QueryDesc *qd, int loc, int len,
 	}
 
 	/* a later chunk of a portal read in chunks */
-	if (unlikely(portal != NULL && !dlist_is_empty(&chunked_portals)))
+	if (unlikely(nchunked > 0 && portal != NULL))
 	{
 		ChunkedPortal *cp = find_chunked(portal_id, ct, loc);
 
@@ -360,13 +367,17 @@ remember:
 }
 
 /*
- * The planner: a statement of the message's text is planned.  An error
- * before it runs is its own (see planned_text()).
+ * The planner: a statement of the message's text 'text' is planned.  An
+ * error before it runs is its own (see planned_span()).  Three stores: the
+ * record is forgotten when a statement runs or an error is charged, so a
+ * record of a statement that was planned and never ran (a Bind without an
+ * Execute) is the only one that can outlive its message.
  */
 void
-txg_stmt_planning(int loc, int len)
+txg_stmt_planning(const char *text, int loc, int len)
 {
-	trk.plan_msg = current_msg();
+	trk.plan_dqs = (uintptr_t) text;
+
 	trk.plan_loc = loc;
 	trk.plan_len = len;
 }
@@ -389,13 +400,29 @@ txg_stmt_utility_runs(int loc, int len, uint64 queryid, TxgStmtKind kind)
 }
 
 /*
- * The executor of 'qd' ended normally (ExecutorEnd), or, with qd NULL, a
- * top-level utility returned normally.
+ * The executor of 'qd' ended normally (ExecutorEnd): if it ran the current
+ * statement, the statement is over.  (qd_id is set only while a statement
+ * runs.)  Its message stays what it was: a portal dropped by a later
+ * message (the next Bind replaces the unnamed portal) must not make that
+ * message look like the statement's own.
  */
 void
-txg_stmt_run_end(const QueryDesc *qd)
+txg_stmt_query_end(const QueryDesc *qd)
 {
-	if (qd == NULL && trk.uncounted_running)
+	if (trk.cur.qd_id == (uintptr_t) qd)
+	{
+		trk.cur.running = false;
+		trk.cur.qd_id = 0;
+	}
+}
+
+/*
+ * A top-level utility returned normally.
+ */
+void
+txg_stmt_utility_end(void)
+{
+	if (trk.uncounted_running)
 	{
 		/*
 		 * A savepoint command that succeeded is no statement.  (One that
@@ -408,14 +435,8 @@ txg_stmt_run_end(const QueryDesc *qd)
 	}
 	if (trk.count == 0 || !trk.cur.running)
 		return;
-	if (qd != NULL && trk.cur.qd_id != (uintptr_t) qd)
-		return;
 
-	/*
-	 * The statement is over.  Its message stays what it was: a portal dropped
-	 * by a later message (the next Bind replaces the unnamed portal) must not
-	 * make that message look like the statement's own.
-	 */
+	/* the statement is over (see txg_stmt_query_end) */
 	trk.cur.running = false;
 	trk.cur.qd_id = 0;
 }
@@ -429,14 +450,6 @@ txg_stmt_xact_end(void)
 	trk.uncounted_running = false;
 	trk.xact++;					/* no chunked portal of it matches again */
 	trk.cur.qd_id = 0;
-
-	/*
-	 * A statement of the string ended the transaction (COMMIT, ROLLBACK): a
-	 * statement of the string that fails next comes after it.
-	 */
-	if (trk.count > 0 && trk.cur.loc >= 0 &&
-		msg_equal(trk.cur.msg, current_msg()))
-		remember_skip(trk.cur.msg, trk.cur.loc, trk.cur.len);
 
 	/*
 	 * A procedure's COMMIT or ROLLBACK ends a transaction while its CALL
@@ -559,6 +572,15 @@ charge_running(Charge *ch)
 	return false;
 }
 
+/* Where statement st, of the current message, ends in its text */
+static int
+stmt_end(const Stmt *st, int dlen)
+{
+	if (st->loc < 0 || st->len <= 0)
+		return dlen;
+	return Min(st->loc + st->len, dlen);
+}
+
 /*
  * The statement of this message planned last, if it starts at or after
  * byte 'from' of the text: the statement an error before it runs belongs
@@ -567,7 +589,7 @@ charge_running(Charge *ch)
 static bool
 planned_span(const Charge *ch, int from, int *start, int *stop)
 {
-	if (!msg_equal(trk.plan_msg, ch->now) || ch->dqs == NULL ||
+	if (ch->dqs == NULL || trk.plan_dqs != (uintptr_t) ch->dqs ||
 		trk.plan_loc < from || trk.plan_loc > ch->dlen)
 		return false;
 	*start = trk.plan_loc;
@@ -588,6 +610,7 @@ charge_after_run(Charge *ch)
 	int			end;
 	int			start;
 	int			stop;
+	int			pos;
 
 	if (trk.count == 0 || !msg_equal(trk.cur.msg, ch->now) || ch->dqs == NULL)
 		return false;
@@ -598,12 +621,7 @@ charge_after_run(Charge *ch)
 		return true;
 	}
 
-	if (trk.cur.loc < 0)
-		end = ch->dlen;
-	else if (trk.cur.len > 0)
-		end = Min(trk.cur.loc + trk.cur.len, ch->dlen);
-	else
-		end = ch->dlen;
+	end = stmt_end(&trk.cur, ch->dlen);
 	/* an uncounted command of the string ran after it */
 	if (msg_equal(trk.skip_msg, ch->now) && trk.skip_end > end)
 		end = Min(trk.skip_end, ch->dlen);
@@ -621,14 +639,19 @@ charge_after_run(Charge *ch)
 
 	/*
 	 * A later statement of the string failed before it ran: the one being
-	 * planned, else the next one.  Its query id is the one core reported for
-	 * it (none if it failed in parse analysis).
+	 * planned, else the one that holds the error's position, else the next
+	 * one.  Its query id is the one core reported for it (none if it failed
+	 * in parse analysis).
 	 */
 	trk.count++;
 	ch->ref->ordinal = trk.count;
 	ch->ref->queryid = TXG_MY_QUERY_ID();
 	ch->ref->userid = GetOuterUserId();
 	if (planned_span(ch, end, &start, &stop))
+		set_text(ch->ref, ch->dqs, start, stop);
+	else if (ch->edata->cursorpos > 0 &&
+			 (pos = char_to_byte(ch->dqs, ch->dlen, ch->edata->cursorpos)) >= end &&
+			 txg_split_at(ch->dqs, ch->dlen, pos, &start, &stop))
 		set_text(ch->ref, ch->dqs, start, stop);
 	else if (txg_split_next(ch->dqs, ch->dlen, end, &start, &stop))
 	{
@@ -727,12 +750,13 @@ multi_command_parse(const ErrorData *edata)
 }
 
 /*
- * 4. Nothing of this message ran: a Parse, a Bind, a query string that did
- * not parse, or the first statement of a string failing in analysis.  It
- * counts as one statement.  The text is the whole string for a Parse of
+ * 4. Nothing of this message ran in this transaction: a Parse, a Bind, a
+ * query string that did not parse, or the first statement of a string (or
+ * the first after the string's COMMIT or ROLLBACK) failing before it ran.
+ * It counts as one statement.  The text is the whole string for a Parse of
  * several commands, else the statement that holds the error's position,
- * else the one being planned, else the one after an uncounted command of
- * the string that ran, else the first one of the string.
+ * else the one being planned, else the one after what of the string ran,
+ * else the first one of the string.
  */
 static void
 charge_unrun(Charge *ch)
@@ -741,6 +765,17 @@ charge_unrun(Charge *ch)
 	int			stop;
 	int			pos = ch->edata->cursorpos > 0 ?
 	char_to_byte(ch->dqs, ch->dlen, ch->edata->cursorpos) : -1;
+	int			after = 0;
+
+	/*
+	 * What of the string ran: an uncounted command (BEGIN, a savepoint
+	 * command), or a statement of a transaction that the string ended (its
+	 * COMMIT or ROLLBACK).  The statement that failed comes after it.
+	 */
+	if (msg_equal(trk.skip_msg, ch->now))
+		after = Min(trk.skip_end, ch->dlen);
+	if (trk.cur.loc >= 0 && msg_equal(trk.cur.msg, ch->now))
+		after = Max(after, stmt_end(&trk.cur, ch->dlen));
 
 	trk.count++;
 	ch->ref->ordinal = trk.count;
@@ -753,12 +788,10 @@ charge_unrun(Charge *ch)
 		set_text(ch->ref, ch->dqs, start, stop);
 	else if (pos >= 0 && txg_split_at(ch->dqs, ch->dlen, pos, &start, &stop))
 		set_text(ch->ref, ch->dqs, start, stop);
-	else if (planned_span(ch, msg_equal(trk.skip_msg, ch->now) ?
-						  trk.skip_end : 0, &start, &stop))
+	else if (planned_span(ch, after, &start, &stop))
 		set_text(ch->ref, ch->dqs, start, stop);
-	else if (msg_equal(trk.skip_msg, ch->now) &&
-			 txg_split_next(ch->dqs, ch->dlen, Min(trk.skip_end, ch->dlen),
-							&start, &stop))
+	else if (after > 0 &&
+			 txg_split_next(ch->dqs, ch->dlen, after, &start, &stop))
 		set_text(ch->ref, ch->dqs, start, stop);
 	else if (txg_split_next(ch->dqs, ch->dlen, 0, &start, &stop))
 		set_text(ch->ref, ch->dqs, start, stop);
@@ -795,6 +828,7 @@ txg_stmt_charge_error(const ErrorData *edata, TxgStmtRef *ref)
 		!charge_without_text(&ch))
 		charge_unrun(&ch);
 
+	trk.plan_dqs = 0;
 	trk.cur.running = false;
 	trk.cur.qd_id = 0;
 }

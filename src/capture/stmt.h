@@ -49,11 +49,12 @@ typedef struct TxgStmtRef
 } TxgStmtRef;
 
 /* Events reported by hooks.c, for top-level work only */
-extern void txg_stmt_planning(int loc, int len);
+extern void txg_stmt_planning(const char *text, int loc, int len);
 extern void txg_stmt_query_runs(const struct QueryDesc *qd, bool limited);
 extern void txg_stmt_utility_runs(int loc, int len, uint64 queryid,
 								  TxgStmtKind kind);
-extern void txg_stmt_run_end(const struct QueryDesc *qd);
+extern void txg_stmt_query_end(const struct QueryDesc *qd);
+extern void txg_stmt_utility_end(void);
 
 /* Reported by episode.c, which owns transaction boundaries */
 extern void txg_stmt_xact_end(void);
