@@ -883,8 +883,12 @@ class Model:
         multi = len(pieces) > 1
         whole = sqltext.whole(sql, pieces)
         self._copies = None if copies is None else list(copies)
+        nothing_run = None      # the first of the statements just before that ran nothing
         for i, (p, k) in enumerate(zip(pieces, kinds)):
             last = i == len(pieces) - 1
+            nothing_run = (nothing_run if nothing_run is not None else i) if k.nothing else None
+            self._nothing_run_first = pieces[nothing_run].text if (
+                nothing_run is not None and nothing_run < i) else None
             if self.aborted() and not k.exit:
                 self.ignored('25P02')
                 break
@@ -909,14 +913,18 @@ class Model:
                 # with the whole string as text.
                 ordinal, qid, role = ctx['ordinal'], ctx.get('qid_override', ctx['qid']), ctx['role']
                 text = ctx['whole']
+                at_commit = True
                 if ctx['kind'].nothing:
                     # DEFINITION.md 7.2: a last statement that runs nothing is
                     # charged with the error: it takes the next number, with
-                    # its own text
+                    # its own text; after several such statements, the first
+                    # of them, not at commit
                     self.x.count += 1
                     ordinal, text = self.x.count, ctx['text']
+                    if getattr(self, '_nothing_run_first', None) is not None:
+                        text, at_commit = self._nothing_run_first, False
                 self.source = 'implicit commit after %s' % ctx['kind'].name
-                self.fail(err, ordinal, text, qid=qid, at_commit=True, role=role)
+                self.fail(err, ordinal, text, qid=qid, at_commit=at_commit, role=role)
                 return False
             self._end_xact(commit=True)
         self.out.add('C:' + tag)
