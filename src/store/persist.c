@@ -175,7 +175,8 @@ collect_row(const TxgStatsRow *row, void *arg)
 		c->items = c->items ? repalloc(c->items, c->size * sizeof(char *)) :
 			palloc(c->size * sizeof(char *));
 	}
-	p = palloc(sizeof(PersistRow) + c->key_size + tlen);
+	/* zeroed: PersistRow's padding goes to the file too */
+	p = palloc0(sizeof(PersistRow) + c->key_size + tlen);
 	pr = (PersistRow *) p;
 	pr->counters = row->counters;
 	pr->encoding = row->encoding;

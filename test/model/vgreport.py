@@ -4,11 +4,14 @@
     /usr/bin/python3 vgreport.py DIR [--show N]
 
 Reads DIR/valgrind.*.log (one per process, --fullpath-after= so that frames
-carry full paths), splits them into error reports, and counts those with a
-txguard frame: a function named txg_* / txguard_*, or a source file under a
-directory named txguard (the extension's build tree).  Prints one line
-"# valgrind: E errors in P processes, T in txguard frames" and the first N
-txguard reports; exit status 1 if any error has a txguard frame.
+carry full paths), splits them into error reports, and counts txguard's:
+those whose innermost frame outside the C library is txguard's (a function
+named txg_* / txguard_*, txguard.so, or a file of txguard's src/), or whose
+origin, allocation or free stack has a txguard frame among its first five.
+An error of core's raised under one of txguard's hooks (a WAL record's
+padding written while txguard's ProcessUtility hook is on the stack) is
+not txguard's.  Prints one line "# valgrind: E errors in P processes, T in
+txguard frames" and the first N txguard reports; exit status 1 if any.
 """
 
 import glob
@@ -41,8 +44,38 @@ def reports(path):
         yield cur
 
 
+TXG_SRC = re.compile(r'/src/(capture|store|common|sql)/[^/]+\.[ch]:|/src/(hooks|txguard)\.c:')
+LIBC = re.compile(r'^(\./)?(libio|sysdeps|string|stdlib|stdio-common|io|misc|posix|malloc|nptl|elf)/'
+                  r'|libc\.so|ld-linux|vgpreload|/valgrind/')
+SUBSTACK = re.compile(r'(was created by|alloc\'d|free\'d|freed|block of size)')
+
+
 def is_txguard(frame_fn, where):
-    return frame_fn.startswith(('txg_', 'txguard_')) or '/txguard/' in where or 'txguard.so' in where
+    return (frame_fn.startswith(('txg_', 'txguard_')) or 'txguard.so' in where
+            or bool(TXG_SRC.search(where)))
+
+
+def is_libc(frame_fn, where):
+    return bool(LIBC.search(where))
+
+
+def txguards(rep):
+    """Is this error report txguard's?"""
+    main, subs, cur = [], [], None
+    for line in rep:
+        if SUBSTACK.search(line):
+            cur = []
+            subs.append(cur)
+            continue
+        m = FRAME.match(line)
+        if m:
+            (main if cur is None else cur).append(m.groups())
+    for fn, where in main:
+        if not is_libc(fn, where):
+            if is_txguard(fn, where):
+                return True
+            break
+    return any(is_txguard(fn, where) for sub in subs for fn, where in sub[:5])
 
 
 def main(argv):
@@ -55,7 +88,7 @@ def main(argv):
             if not any(FRAME.match(x) for x in rep):
                 continue            # a note, not an error
             n_err += 1
-            if any(is_txguard(*FRAME.match(x).groups()) for x in rep if FRAME.match(x)):
+            if txguards(rep):
                 mine.append((path, rep))
     print('# valgrind: %d errors in %d processes, %d in txguard frames' % (n_err, len(logs), len(mine)))
     for path, rep in mine[:show]:
