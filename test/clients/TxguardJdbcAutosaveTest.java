@@ -19,31 +19,12 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Objects;
 
-public class TxguardJdbcAutosaveTest {
+public class TxguardJdbcAutosaveTest extends TxguardJdbcChecks {
     static final String TABLE = "txg_jdbc_autosave";
     static final String END_LINE = "txguard: aborted transaction ended by";
     static final String LAST_ABORT =
         "SELECT sqlstate, statement, statement_ordinal, in_savepoint FROM txguard_last_abort()";
-
-    static int passed = 0, failed = 0;
-
-    static boolean report(boolean ok, String label, Object shown) {
-        if (ok) {
-            passed++;
-            System.out.println("  ok: " + label);
-        } else {
-            failed++;
-            System.out.println("  FAIL: " + label + "\n        client shows: " + shown);
-        }
-        return ok;
-    }
-
-    static boolean eq(String label, Object actual, Object expected) {
-        boolean ok = Objects.equals(actual, expected);
-        return report(ok, ok ? label : label + "\n        expected:     " + expected, actual);
-    }
 
     static List<Object> lastAbort(Connection conn) throws SQLException {
         try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery(LAST_ABORT)) {
@@ -172,6 +153,6 @@ public class TxguardJdbcAutosaveTest {
             report(false, "unexpected exception", t);
         }
         System.out.println("jdbc-autosave: " + passed + " checks passed, " + failed + " failed");
-        System.exit(failed > 0 || passed == 0 ? 1 : 0);
+        finish();
     }
 }

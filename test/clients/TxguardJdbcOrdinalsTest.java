@@ -15,11 +15,10 @@ import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Objects;
 import org.postgresql.util.PSQLException;
 import org.postgresql.util.ServerErrorMessage;
 
-public class TxguardJdbcOrdinalsTest {
+public class TxguardJdbcOrdinalsTest extends TxguardJdbcChecks {
     static final String CORE_MSG =
         "current transaction is aborted, commands ignored until end of transaction block";
     /* txguard adds a HINT only when the error aborted a savepoint */
@@ -30,24 +29,6 @@ public class TxguardJdbcOrdinalsTest {
     static final String CHUNKED_PS_SERVER = "SELECT 10/($1 - g) FROM generate_series(1,10) g";
     static final String LAST_ABORT = "SELECT sqlstate, statement, statement_ordinal, in_block,"
         + " ignored_commands, ended_by FROM txguard_last_abort()";
-
-    static int passed = 0, failed = 0;
-
-    static boolean report(boolean ok, String label, Object shown) {
-        if (ok) {
-            passed++;
-            System.out.println("  ok: " + label);
-        } else {
-            failed++;
-            System.out.println("  FAIL: " + label + "\n        client shows: " + shown);
-        }
-        return ok;
-    }
-
-    static boolean eq(String label, Object actual, Object expected) {
-        boolean ok = Objects.equals(actual, expected);
-        return report(ok, ok ? label : label + "\n        expected:     " + expected, actual);
-    }
 
     /** The DETAIL txguard must put on the 25P02 (DEFINITION.md section 4). */
     static String cause(int ordinal, String sqlstate, String message, String stmt) {
@@ -204,6 +185,6 @@ public class TxguardJdbcOrdinalsTest {
             report(false, "unexpected exception", t);
         }
         System.out.println("jdbc-ordinals: " + passed + " checks passed, " + failed + " failed");
-        System.exit(failed > 0 || passed == 0 ? 1 : 0);
+        finish();
     }
 }

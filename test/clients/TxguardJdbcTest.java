@@ -5,11 +5,10 @@ import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.Objects;
 import org.postgresql.util.PSQLException;
 import org.postgresql.util.ServerErrorMessage;
 
-public class TxguardJdbcTest {
+public class TxguardJdbcTest extends TxguardJdbcChecks {
     static final String CORE_MSG =
         "current transaction is aborted, commands ignored until end of transaction block";
     /* txguard adds a HINT only when the error aborted a savepoint */
@@ -19,24 +18,6 @@ public class TxguardJdbcTest {
     static final String INSERT = "INSERT INTO " + TABLE + " VALUES (1, 'dup')";
     static final String PS_INSERT = "INSERT INTO " + TABLE + " VALUES (?, ?)";
     static final String PS_INSERT_SERVER = "INSERT INTO " + TABLE + " VALUES ($1, $2)";
-
-    static int passed = 0, failed = 0;
-
-    static boolean report(boolean ok, String label, Object shown) {
-        if (ok) {
-            passed++;
-            System.out.println("  ok: " + label);
-        } else {
-            failed++;
-            System.out.println("  FAIL: " + label + "\n        client shows: " + shown);
-        }
-        return ok;
-    }
-
-    static boolean eq(String label, Object actual, Object expected) {
-        boolean ok = Objects.equals(actual, expected);
-        return report(ok, ok ? label : label + "\n        expected:     " + expected, actual);
-    }
 
     static boolean contains(String label, String text, String... needles) {
         StringBuilder missing = new StringBuilder();
@@ -175,6 +156,6 @@ public class TxguardJdbcTest {
             report(false, "unexpected exception", t);
         }
         System.out.println("jdbc: " + passed + " checks passed, " + failed + " failed");
-        System.exit(failed > 0 || passed == 0 ? 1 : 0);
+        finish();
     }
 }

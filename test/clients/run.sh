@@ -203,7 +203,7 @@ prepare_node() {
 prepare_jdbc() {   # $1: the test class (default TxguardJdbcTest)
   [ -f "$JDBC_JAR" ] || { echo "$JDBC_JAR missing (apt-get install libpostgresql-jdbc-java)"; return 1; }
   command -v javac >/dev/null || { echo "javac not installed"; return 1; }
-  javac -d "$SCRATCH/java" -cp "$JDBC_JAR" "$HERE/${1:-TxguardJdbcTest}.java"
+  javac -d "$SCRATCH/java" -cp "$JDBC_JAR" -sourcepath "$HERE" "$HERE/${1:-TxguardJdbcTest}.java"
 }
 prepare_exporter() {
   [ -x "$EXPORTER" ] || { echo "$EXPORTER missing (apt-get install prometheus-postgres-exporter)"; return 1; }
