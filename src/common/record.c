@@ -90,24 +90,25 @@ copy_used(char *dst, const char *src)
 		memcpy(dst, src, strlen(src) + 1);
 }
 
+/*
+ * The text fields after the fixed ones, in TxgRecord's order, up to the
+ * statement: txg_record_copy() copies each only up to its end, and
+ * txg_record_tidy() zeroes what follows it.  One list for both, so that a
+ * new field cannot be copied and left untidy, or the reverse.
+ */
+#define TAIL_TEXTS(X) \
+	X(message) X(detail) X(hint) X(context) X(schema_name) X(table_name) \
+	X(column_name) X(datatype_name) X(constraint_name) X(internal_query) \
+	X(blocker_appname) X(blocker_statement) X(lock_waited)
+
 void
 txg_record_copy(TxgRecord *dst, const TxgRecord *src)
 {
+#define COPY(field) copy_used(dst->field, src->field);
 	memcpy(dst, src, offsetof(TxgRecord, message));
-	copy_used(dst->message, src->message);
-	copy_used(dst->detail, src->detail);
-	copy_used(dst->hint, src->hint);
-	copy_used(dst->context, src->context);
-	copy_used(dst->schema_name, src->schema_name);
-	copy_used(dst->table_name, src->table_name);
-	copy_used(dst->column_name, src->column_name);
-	copy_used(dst->datatype_name, src->datatype_name);
-	copy_used(dst->constraint_name, src->constraint_name);
-	copy_used(dst->internal_query, src->internal_query);
-	copy_used(dst->blocker_appname, src->blocker_appname);
-	copy_used(dst->blocker_statement, src->blocker_statement);
-	copy_used(dst->lock_waited, src->lock_waited);
+	TAIL_TEXTS(COPY);
 	copy_used(dst->statement, src->statement);
+#undef COPY
 }
 
 /* A text field ends inside its array, and nothing follows its end */
@@ -131,23 +132,13 @@ void
 txg_record_tidy(TxgRecord *rec)
 {
 #define TIDY(field) tidy_text(rec->field, sizeof(rec->field))
+#define TIDY_EACH(field) TIDY(field);
 	TIDY(backend_desc);
 	TIDY(trace_id);
 	TIDY(span_id);
 	TIDY(appname);
 	TIDY(client_addr);
-	TIDY(message);
-	TIDY(detail);
-	TIDY(hint);
-	TIDY(context);
-	TIDY(schema_name);
-	TIDY(table_name);
-	TIDY(column_name);
-	TIDY(datatype_name);
-	TIDY(constraint_name);
-	TIDY(internal_query);
-	TIDY(blocker_appname);
-	TIDY(blocker_statement);
-	TIDY(lock_waited);
+	TAIL_TEXTS(TIDY_EACH);
+#undef TIDY_EACH
 #undef TIDY
 }
