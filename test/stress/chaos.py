@@ -797,8 +797,10 @@ class Client(threading.Thread):
         ctl = self.ctl
         # nothing may be left open at a phase boundary
         for s in (self.main, self.helper):
-            if s.alive and s.status != IDLE:
-                ctl.anomaly(f"c{self.idx}", f"{s.name} session {s.status.name} at the barrier")
+            # read once: a crash may end the session's epoch (status None) between two reads
+            st = s.status
+            if st is not None and st != IDLE:
+                ctl.anomaly(f"c{self.idx}", f"{s.name} session {st.name} at the barrier")
                 try:
                     s.exec("ROLLBACK")
                 except Exception:
@@ -1329,8 +1331,9 @@ class Client(threading.Thread):
                "commit_ext": "COMMIT",
                "prepare": f"PREPARE TRANSACTION 'dfr-{k}-{self.opno}'"}[ex]
         s.exec(sql, binary=(ex == "commit_ext"), expect={st}, what=f"{kind}/{ex}")
-        if s.alive and s.status != IDLE:
-            self.ctl.anomaly(f"c{k}", f"{kind}/{ex}: status {s.status.name} after a failed {sql}")
+        st_after = s.status     # read once (see at_pause)
+        if st_after is not None and st_after != IDLE:
+            self.ctl.anomaly(f"c{k}", f"{kind}/{ex}: status {st_after.name} after a failed {sql}")
             self.finish_block(s, "rollback")
         if op.get("check_last"):
             self.check_last(s)
