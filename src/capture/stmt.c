@@ -572,13 +572,16 @@ charge_running(Charge *ch)
 	return false;
 }
 
-/* Where statement st, of the current message, ends in its text */
+/*
+ * Where a statement at 'loc' of length 'len' (a location and length as core
+ * gives them: -1, 0 when not known) ends in a text of 'dlen' bytes
+ */
 static int
-stmt_end(const Stmt *st, int dlen)
+span_end(int loc, int len, int dlen)
 {
-	if (st->loc < 0 || st->len <= 0)
+	if (loc < 0 || len <= 0)
 		return dlen;
-	return Min(st->loc + st->len, dlen);
+	return Min(loc + len, dlen);
 }
 
 /*
@@ -593,8 +596,7 @@ planned_span(const Charge *ch, int from, int *start, int *stop)
 		trk.plan_loc < from || trk.plan_loc > ch->dlen)
 		return false;
 	*start = trk.plan_loc;
-	*stop = trk.plan_len > 0 ? Min(trk.plan_loc + trk.plan_len, ch->dlen) :
-		ch->dlen;
+	*stop = span_end(trk.plan_loc, trk.plan_len, ch->dlen);
 	return true;
 }
 
@@ -621,7 +623,7 @@ charge_after_run(Charge *ch)
 		return true;
 	}
 
-	end = stmt_end(&trk.cur, ch->dlen);
+	end = span_end(trk.cur.loc, trk.cur.len, ch->dlen);
 	/* an uncounted command of the string ran after it */
 	if (msg_equal(trk.skip_msg, ch->now) && trk.skip_end > end)
 		end = Min(trk.skip_end, ch->dlen);
@@ -775,7 +777,7 @@ charge_unrun(Charge *ch)
 	if (msg_equal(trk.skip_msg, ch->now))
 		after = Min(trk.skip_end, ch->dlen);
 	if (trk.cur.loc >= 0 && msg_equal(trk.cur.msg, ch->now))
-		after = Max(after, stmt_end(&trk.cur, ch->dlen));
+		after = Max(after, span_end(trk.cur.loc, trk.cur.len, ch->dlen));
 
 	trk.count++;
 	ch->ref->ordinal = trk.count;
