@@ -373,6 +373,11 @@ class Conn:
         skipped by the server and produces none)."""
         mbytes, done = marker
         self.send(data + mbytes)
+        return self.read_until_marker(done)
+
+    def read_until_marker(self, done):
+        """Read events until the predicate ``done`` of a marker sent (see
+        exchange) finds its answer; returns the events before it."""
         events = []
         while True:
             events.append(self.read_event())

@@ -654,12 +654,7 @@ class Runner:
             mbytes, done = self.marker()
             conn.send(cur + mbytes)
             self.cancel_sleep(conn, db)
-            events = []
-            while True:
-                events.append(conn.read_event())
-                n = done(events)
-                if n:
-                    return events[:-n]
+            return conn.read_until_marker(done)
         return conn.exchange(cur, self.marker())
 
     def cancel_sleep(self, conn, db):
