@@ -830,12 +830,18 @@ class Gen:
         if r.random() < 0.3:
             units.append(self.simple(r.choice(CONST_SELECTS)))
         end = r.choice(['COMMIT', 'COMMIT', 'END', 'COMMIT AND CHAIN', "PREPARE TRANSACTION '%s'" % self.gid()])
-        if r.random() < 0.7:
-            units.append(self.ext(self.ext_stmt(end, pad=self.pad_size() if r.random() < 0.8 else None)
-                                  + [{'m': 'sync'}]))
-        else:
-            units.append(self.simple(end))
+        units.append(self.failing_end(end, 0.7))
         return units
+
+    def failing_end(self, sql, ext_p):
+        """A command ending the block that fails after its portal is dropped:
+        in the extended protocol with probability ``ext_p`` (its text padded
+        four times in five), else in a simple Query."""
+        r = self.r
+        if r.random() < ext_p:
+            return self.ext(self.ext_stmt(sql, pad=self.pad_size() if r.random() < 0.8 else None)
+                            + [{'m': 'sync'}])
+        return self.simple(sql)
 
     def sc_prepare_fails(self):
         """PREPARE TRANSACTION failing after its portal was dropped: a gid still
@@ -863,12 +869,7 @@ class Gen:
             units.append(self.simple('DECLARE h%d CURSOR WITH HOLD FOR SELECT 1' % self.n_hold))
         for _ in range(r.randint(0, 2)):
             units.append(self.simple(self.ok_stmt()))
-        sql = "PREPARE TRANSACTION '%s'" % gid
-        if r.random() < 0.75:
-            units.append(self.ext(self.ext_stmt(sql, pad=self.pad_size() if r.random() < 0.8 else None)
-                                  + [{'m': 'sync'}]))
-        else:
-            units.append(self.simple(sql))
+        units.append(self.failing_end("PREPARE TRANSACTION '%s'" % gid, 0.75))
         return units
 
     def sc_statement_timeout(self):
