@@ -46,7 +46,6 @@ import checks
 from checks import fail, finish, ok
 
 
-
 def load(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)

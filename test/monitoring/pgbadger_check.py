@@ -85,7 +85,6 @@ def check(label, got, exp):
         fail("%s: expected %r" % (label, exp), repr(got))
 
 
-
 def opts(argv):
     o = {"db": None, "user": None}
     i = 0
