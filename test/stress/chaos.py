@@ -875,12 +875,18 @@ class Client(threading.Thread):
                 self.main.drop()
                 self.helper.drop()
         except Surprise as e:
-            if not e.tolerated:
-                ctl.anomaly(f"c{self.idx}", f"surprise in {op['t']}/{op.get('kind', op.get('variant'))}"
-                                            f"/{op.get('mode', '')}: {e}")
+            if self.crash_ended():
+                # the crash ended a session under the operation: what was
+                # read after it (a status of None) is the crash's doing
+                self.crashed()
             else:
-                ctl.totals.inc("tolerated_surprises")
-            self.cleanup(op)
+                if not e.tolerated:
+                    ctl.anomaly(f"c{self.idx}", f"surprise in {op['t']}/"
+                                                f"{op.get('kind', op.get('variant'))}"
+                                                f"/{op.get('mode', '')}: {e}")
+                else:
+                    ctl.totals.inc("tolerated_surprises")
+                self.cleanup(op)
         except Exception:
             if ctl.crash_pending or ctl.crash_window:
                 self.crashed()
@@ -892,6 +898,13 @@ class Client(threading.Thread):
                 self.helper.drop()
         finally:
             self.killed = False
+
+    def crash_ended(self):
+        """Whether the crash under way ended one of this client's connections
+        (one made before it is dead, even before the client notices)."""
+        ctl = self.ctl
+        return (ctl.crash_pending or ctl.crash_window) and any(
+            s.conn is not None and s.epoch != ctl.crash_count for s in (self.main, self.helper))
 
     def crashed(self):
         self.broken = True
